@@ -1,0 +1,1 @@
+"""The collector: MQTT in, durable buffer, time-series store out."""

@@ -1,0 +1,230 @@
+"""The collector: the single ingress from MQTT, acknowledging each message once it is durably buffered."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import ssl
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from collector.inbox import DeadLetter, Inbox, now_ms, truncated
+from collector.lineprotocol import format_message
+from collector.sequence import SeqTracker, Verdict
+from collector.stores import TimeSeriesStore
+from collector.stores.factory import open_store
+from collector.writer import Writer
+from facility.contract import SUBSCRIPTIONS, ContractError, Message, decode
+from facility.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Received messages waiting for the durable append; when full, paho's network thread waits,
+# so memory stays bounded and the broker holds the rest.
+QUEUE_MAX = 20_000
+BATCH_MAX = 2_000
+STATS_EVERY_S = 60.0
+
+MessageHandler = Callable[[Sequence[Message]], None]
+Received = tuple[str, bytes, int, int, int]  # topic, payload, mid, qos, received_ms
+
+
+class Collector:
+    """Subscribes with QoS 1 on a persistent session and hands each valid message to the writer.
+
+    paho's callback only queues the message. The main loop takes what is queued, decodes each
+    message once, commits lines, dead letters and seq state to the buffer in one transaction,
+    and only then acknowledges the messages to the broker and passes them to `handlers`.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: TimeSeriesStore,
+        handlers: Sequence[MessageHandler] = (),
+    ) -> None:
+        self.settings = settings
+        self.inbox = Inbox(settings.inbox_path, settings.buffer_sync)
+        self.tracker = SeqTracker(self.inbox.load_seq_state())
+        self.writer = Writer(
+            settings.inbox_path, store, settings.batch_size, settings.flush_interval_s
+        )
+        self.handlers = list(handlers)
+        self.received = 0
+        self.accepted = 0
+        self.dead_letters = 0
+        self.connected = threading.Event()
+        self._queue: queue.Queue[Received] = queue.Queue(maxsize=QUEUE_MAX)
+        self._client = self._make_client()
+
+    def _make_client(self) -> mqtt.Client:
+        endpoint = self.settings.mqtt
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.settings.mqtt_client_id,
+            clean_session=False,  # the broker keeps our subscriptions and queues while we are away
+            protocol=mqtt.MQTTv311,  # paho's v3.1.1 receive path is markedly faster than v5's
+            manual_ack=True,
+        )
+        if endpoint.username:
+            client.username_pw_set(endpoint.username, endpoint.password)
+        if endpoint.tls:
+            client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            log.error("broker refused the connection: %s", reason)
+            return
+        # Subscribing here makes every reconnect resubscribe.
+        client.subscribe([(topic, 1) for topic in SUBSCRIPTIONS])
+        log.info(
+            "connected to %r (session present: %s)", self.settings.mqtt, flags.session_present
+        )
+        self.connected.set()
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        self.connected.clear()
+        if reason != 0:
+            log.warning("disconnected from the broker (%s); reconnecting", reason)
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            topic = msg.topic
+        except UnicodeDecodeError:
+            topic = repr(msg._topic)
+        self._queue.put((topic, msg.payload, msg.mid, msg.qos, now_ms()))
+
+    def run(self, stop: threading.Event) -> None:
+        """Collect until `stop` is set; then disconnect, leaving anything unacknowledged to the broker."""
+        self.writer.start()
+        endpoint = self.settings.mqtt
+        self._client.connect_async(endpoint.host, endpoint.port, keepalive=30)
+        self._client.loop_start()
+        next_stats = time.monotonic() + STATS_EVERY_S
+        try:
+            while not stop.is_set():
+                batch = self._next_batch()
+                if batch:
+                    self.handle(batch)
+                if time.monotonic() >= next_stats:
+                    next_stats += STATS_EVERY_S
+                    self.log_stats()
+        finally:
+            self.log_stats()
+            self._client.disconnect()
+            self._client.loop_stop()
+            self.writer.stop()
+            self.inbox.close()
+
+    def _next_batch(self) -> list[Received]:
+        try:
+            batch = [self._queue.get(timeout=0.2)]
+        except queue.Empty:
+            return []
+        while len(batch) < BATCH_MAX:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def handle(self, batch: Sequence[Received]) -> None:
+        """Decode, buffer durably, then acknowledge and hand on one batch of received messages."""
+        while True:
+            lines, dead, accepted = self._decode(batch)
+            try:
+                self.inbox.append(lines, dead, self.tracker.take_dirty())
+                break
+            except Exception:
+                # Nothing was committed or acknowledged; start again from the committed seq state.
+                log.exception("could not write the durable buffer; retrying in 1 s")
+                self.tracker = SeqTracker(self.inbox.load_seq_state())
+                time.sleep(1.0)
+        for _topic, _payload, mid, qos, _received in batch:
+            if qos:
+                self._client.ack(mid, qos)
+        self.received += len(batch)
+        self.accepted += len(accepted)
+        self.dead_letters += len(dead)
+        self.writer.notify()
+        for handler in self.handlers:
+            try:
+                handler(accepted)
+            except Exception:
+                log.exception("message handler %r failed", handler)
+
+    def _decode(
+        self, batch: Sequence[Received]
+    ) -> tuple[list[str], list[DeadLetter], list[Message]]:
+        lines: list[str] = []
+        dead: list[DeadLetter] = []
+        accepted: list[Message] = []
+        observe = self.tracker.observe
+        for topic, payload, _mid, _qos, received in batch:
+            try:
+                m = decode(topic, payload, received)
+                if m.seq is not None:
+                    if observe((m.site, m.device_id), m.seq, m.ts) is Verdict.DUPLICATE:
+                        continue
+                lines.append(format_message(m))
+                accepted.append(m)
+            except ContractError as exc:
+                dead.append(DeadLetter(received, "decode", topic, exc.reason, truncated(payload)))
+            except Exception as exc:  # a bug must not stop the loop; keep the message
+                log.exception("unexpected error on a message from %s", topic)
+                reason = f"internal error: {exc!r}"[:500]
+                dead.append(DeadLetter(received, "decode", topic, reason, truncated(payload)))
+        return lines, dead, accepted
+
+    def log_stats(self) -> None:
+        """One line of counts, for the log."""
+        log.info(
+            "received %d, accepted %d, dead letters %d, duplicates %d, lost %d, stored %d,"
+            " pending %d, store %s",
+            self.received,
+            self.accepted,
+            self.dead_letters,
+            self.tracker.duplicates,
+            self.tracker.lost,
+            self.writer.stored,
+            self.inbox.pending_count(),
+            "up" if self.writer.store_up else "DOWN",
+        )
+
+
+def stop_on_signals() -> threading.Event:
+    """An event set by SIGINT or SIGTERM, for a clean stop."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def run(settings: Settings) -> None:
+    """`facility collector`: collect until SIGINT or SIGTERM."""
+    store = open_store(settings)
+    stop = stop_on_signals()
+    collector = Collector(settings, store)
+    log.info("collector: %r → %s, buffer %s", settings.mqtt, describe_store(settings), settings.inbox_path)
+    try:
+        collector.run(stop)
+    finally:
+        store.close()
+
+
+def describe_store(settings: Settings) -> str:
+    """Where readings go, in words."""
+    if settings.influx_url is None:
+        return f"embedded SQLite store {settings.embedded_store_path}"
+    return f"InfluxDB {settings.influx_url} ({settings.influx_api} API)"

@@ -1,0 +1,116 @@
+"""Drains the durable buffer into the time-series store: in order, in batches, retrying what can be retried."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from collector.inbox import DeadLetter, Inbox, now_ms
+from collector.stores.base import StoreRejected, StoreUnavailable, TimeSeriesStore
+
+log = logging.getLogger(__name__)
+
+BACKOFF_FIRST_S = 0.5
+BACKOFF_MAX_S = 30.0
+
+
+class Writer(threading.Thread):
+    """Takes the oldest pending lines, writes them, and only then removes them from the buffer.
+
+    A full batch is taken at once; a partial one waits up to `flush_interval_s`, so lines are
+    batched by size and by age. While the store is unavailable the lines stay on disk in the
+    buffer (the spool) and the same batch is retried with backoff; a batch the store rejects as
+    bad is split in halves until the bad lines are found and dead-lettered, and the rest stored.
+    """
+
+    def __init__(
+        self,
+        inbox_path: Path,
+        store: TimeSeriesStore,
+        batch_size: int = 5000,
+        flush_interval_s: float = 0.5,
+    ) -> None:
+        super().__init__(name="ts-writer", daemon=True)
+        self._inbox_path = inbox_path
+        self._store = store
+        self._batch_size = batch_size
+        self._flush_interval_s = flush_interval_s
+        self._stop_event = threading.Event()
+        self._wake = threading.Event()
+        self.stored = 0
+        self.rejected = 0
+        self.store_up = True
+
+    def notify(self) -> None:
+        """New lines were committed; a waiting writer may look now."""
+        self._wake.set()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Finish the batch in hand and stop; what is left stays in the buffer for next time."""
+        self._stop_event.set()
+        self._wake.set()
+        self.join(timeout_s)
+
+    def run(self) -> None:
+        """Drain until stopped."""
+        inbox = Inbox(self._inbox_path)
+        try:
+            while not self._stop_event.is_set():
+                rows = inbox.take(self._batch_size)
+                if rows and self._deliver(inbox, [line for _, line in rows]):
+                    inbox.remove_through(rows[-1][0])
+                    self.stored += len(rows)
+                if len(rows) < self._batch_size:
+                    # A partial batch: let more arrive, up to the flush interval.
+                    self._wake.wait(self._flush_interval_s)
+                    self._wake.clear()
+        except Exception:
+            log.exception("time-series writer stopped on an unexpected error")
+            raise
+        finally:
+            inbox.close()
+
+    def _deliver(self, inbox: Inbox, lines: Sequence[str]) -> bool:
+        """Write `lines`, retrying while unavailable; False only if stopped before it succeeded."""
+        attempt = 0
+        while True:
+            try:
+                self._store.write(lines)
+            except StoreRejected as exc:
+                self._mark_up()
+                if len(lines) == 1:
+                    self.rejected += 1
+                    log.warning("store rejected a point: %s", exc)
+                    inbox.add_dead_letters([DeadLetter(now_ms(), "store", "", str(exc), lines[0])])
+                    return True
+                half = len(lines) // 2
+                return self._deliver(inbox, lines[:half]) and self._deliver(inbox, lines[half:])
+            except StoreUnavailable as exc:
+                if self.store_up:
+                    log.warning("store unavailable, spooling to disk and retrying: %s", exc)
+                self.store_up = False
+                delay = min(BACKOFF_FIRST_S * 2**attempt, BACKOFF_MAX_S)
+                attempt += 1
+                if self._stop_event.wait(delay):
+                    return False
+            else:
+                self._mark_up()
+                return True
+
+    def _mark_up(self) -> None:
+        if not self.store_up:
+            log.info("store reachable again, draining the spool")
+        self.store_up = True
+
+
+def wait_drained(inbox: Inbox, timeout_s: float) -> bool:
+    """Wait until nothing is pending, up to `timeout_s`; True if drained."""
+    deadline = time.monotonic() + timeout_s
+    while inbox.pending_count():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True

@@ -1,0 +1,1 @@
+"""The facility service: command line, settings and the device contract shared by every component."""

@@ -1,0 +1,136 @@
+"""The `facility` command: each subcommand builds settings and calls one component's `run`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from facility.settings import Settings
+
+
+def _positive(value: str) -> float:
+    number = float(value)
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"{value} is not > 0")
+    return number
+
+
+def _add_simulation_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sites", type=int, default=1, help="number of sites to simulate (default 1)")
+    p.add_argument(
+        "--rate", type=_positive, default=20.0,
+        help="device reports per second across the fleet (default 20)",
+    )
+    p.add_argument("--duration", type=_positive, default=None, metavar="SECONDS",
+                   help="stop after this many seconds (default: run until Ctrl-C)")
+    p.add_argument("--seed", type=int, default=1, help="same seed, same messages (default 1)")
+    p.add_argument("--faults", type=float, default=0.0, metavar="PER_HOUR",
+                   help="random faults per device per hour of device time (default 0)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="facility", description="IoT facility monitoring for property management."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("collector", help="collect MQTT messages into the time-series store")
+    sim = sub.add_parser("simulate", help="publish simulated devices to FACILITY_MQTT_URL")
+    _add_simulation_args(sim)
+    sim.add_argument("--start", type=int, default=None, metavar="EPOCH_MS",
+                     help="device time of the first report (default: now)")
+    demo = sub.add_parser("demo", help="embedded broker + collector + simulators in one process")
+    _add_simulation_args(demo)
+    demo.add_argument("--mqtt-port", type=int, default=1883,
+                      help="port of the embedded broker (default 1883, or a free one)")
+    query = sub.add_parser("query", help="print one field of stored readings")
+    query.add_argument("measurement", help="a device type, or events / status")
+    query.add_argument("field", help="a metric name, e.g. floor")
+    query.add_argument("--site")
+    query.add_argument("--device")
+    query.add_argument("--minutes", type=_positive, default=60.0, help="how far back (default 60)")
+    query.add_argument("--every", type=int, default=None, metavar="SECONDS",
+                       help="aggregate into buckets of this many seconds (mean)")
+    dead = sub.add_parser("dead-letters", help="print the newest dead letters as JSON lines")
+    dead.add_argument("--limit", type=int, default=20)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `facility` command."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"facility: invalid settings:\n{exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if args.command == "collector":
+        from collector import app
+
+        app.run(settings)
+    elif args.command in ("simulate", "demo"):
+        return _simulate_or_demo(args, settings)
+    elif args.command == "query":
+        _query(args, settings)
+    elif args.command == "dead-letters":
+        from collector.inbox import Inbox
+
+        inbox = Inbox(settings.inbox_path)
+        for letter in inbox.dead_letters(args.limit):
+            print(json.dumps(letter, ensure_ascii=False))
+        inbox.close()
+    return 0
+
+
+def _simulate_or_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from collector.app import stop_on_signals
+    from simulators import publisher
+
+    plan = publisher.SimulationPlan(
+        sites=args.sites,
+        rate=args.rate,
+        duration_s=args.duration,
+        seed=args.seed,
+        fault_rate_per_h=args.faults,
+        start_ms=getattr(args, "start", None),
+    )
+    stop = stop_on_signals()
+    if args.command == "demo":
+        from facility import demo
+
+        demo.run(settings, plan, stop, port=args.mqtt_port)
+    else:
+        publisher.run(settings.mqtt, plan, stop)
+    return 0
+
+
+def _query(args: argparse.Namespace, settings: Settings) -> None:
+    from collector.stores.factory import open_store
+
+    store = open_store(settings)
+    end = int(time.time() * 1000) + 60_000
+    rows = store.query(
+        args.measurement,
+        args.field,
+        end - int(args.minutes * 60_000),
+        end,
+        site=args.site,
+        device_id=args.device,
+        every_s=args.every,
+    )
+    for t, value in rows:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t / 1000))
+        print(f"{stamp}.{t % 1000:03d}  {value}")
+    store.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

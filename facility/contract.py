@@ -1,0 +1,313 @@
+"""The device contract v1: topics, payloads and device types, decoded and validated in one place."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, NamedTuple
+
+TOPIC_ROOT = "facility/v1"
+MAX_PAYLOAD_BYTES = 64 * 1024
+SUBSCRIPTIONS = (
+    f"{TOPIC_ROOT}/+/+/+/telemetry",
+    f"{TOPIC_ROOT}/+/+/+/event",
+    f"{TOPIC_ROOT}/+/+/+/status",
+)
+
+_SITE_OR_DEVICE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+_DEVICE_TYPE = re.compile(r"[a-z][a-z0-9_]*")
+_METRIC_NAME = re.compile(r"[a-z][a-z0-9_]*")
+_EVENT_CODE = re.compile(r"[A-Z][A-Z0-9_]*")
+
+
+class Kind(StrEnum):
+    """What a message on a device topic carries."""
+
+    TELEMETRY = "telemetry"
+    EVENT = "event"
+    STATUS = "status"
+
+
+# A metric's declared type: "number", "bool", or a tuple of the allowed strings.
+MetricType = str | tuple[str, ...]
+NUMBER = "number"
+BOOL = "bool"
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceType:
+    """A device type of the contract: its telemetry points, event codes and reporting interval."""
+
+    name: str
+    metrics: dict[str, MetricType]
+    events: frozenset[str]
+    report_interval_s: int
+
+
+DEVICE_TYPES: dict[str, DeviceType] = {
+    d.name: d
+    for d in (
+        DeviceType(
+            "elevator",
+            {
+                "floor": NUMBER,
+                "moving": BOOL,
+                "speed_mps": NUMBER,
+                "door": ("open", "closed", "opening", "closing"),
+                "in_door_zone": BOOL,
+                "occupied": BOOL,
+                "service_mode": ("normal", "inspection", "fire", "out_of_service"),
+                "run_count": NUMBER,
+            },
+            frozenset({"ALARM_BUTTON", "SAFETY_CIRCUIT_OPEN", "POWER_FAILURE", "DOOR_LOCK_FAULT"}),
+            10,
+        ),
+        DeviceType(
+            "fire_panel",
+            {"main_power_ok": BOOL, "backup_power_ok": BOOL},
+            frozenset({"FIRE_ALARM", "FAULT", "SUPERVISORY", "SPRINKLER_FLOW", "PUMP_START"}),
+            60,
+        ),
+        DeviceType("sprinkler_pipe", {"pressure_mpa": NUMBER}, frozenset(), 60),
+        DeviceType("fire_water_tank", {"level_pct": NUMBER}, frozenset(), 300),
+        DeviceType(
+            "fire_pump",
+            {"running": BOOL, "auto_mode": BOOL, "power_ok": BOOL},
+            frozenset(),
+            60,
+        ),
+        DeviceType(
+            "lighting_circuit",
+            {"on": BOOL, "breaker_tripped": BOOL, "power_w": NUMBER, "lamp_failures": NUMBER},
+            frozenset(),
+            60,
+        ),
+        DeviceType(
+            "emergency_light",
+            {
+                "main_power_ok": BOOL,
+                "battery_v": NUMBER,
+                "fault": BOOL,
+                "last_test_duration_min": NUMBER,
+            },
+            frozenset(),
+            300,
+        ),
+        DeviceType(
+            "water_pump",
+            {"running": BOOL, "fault": BOOL, "outlet_pressure_mpa": NUMBER},
+            frozenset(),
+            60,
+        ),
+        DeviceType("water_tank", {"level_pct": NUMBER}, frozenset(), 60),
+        DeviceType(
+            "sump_pit",
+            {"level_pct": NUMBER, "pumps_running": NUMBER, "pumps_faulted": NUMBER},
+            frozenset(),
+            60,
+        ),
+        DeviceType(
+            "air_quality",
+            {
+                "temp_c": NUMBER,
+                "humidity_pct": NUMBER,
+                "co2_ppm": NUMBER,
+                "pm25_ugm3": NUMBER,
+                "hcho_mgm3": NUMBER,
+            },
+            frozenset(),
+            60,
+        ),
+        DeviceType("garage_co", {"co_mgm3": NUMBER, "fans_running": BOOL}, frozenset(), 60),
+        DeviceType(
+            "chiller",
+            {"supply_temp_c": NUMBER, "return_temp_c": NUMBER, "running": BOOL, "tripped": BOOL},
+            frozenset(),
+            60,
+        ),
+        DeviceType(
+            "patrol_reader",
+            {"battery_v": NUMBER},
+            frozenset({"PATROL_SCAN", "PATROL_FINDING", "SOS"}),
+            300,
+        ),
+    )
+}
+
+EVENT_STATES = frozenset({"raised", "cleared"})
+STATUS_STATES = frozenset({"online", "offline"})
+# Detail fields a patrol event must carry; without them the scan cannot be matched to a round.
+_PATROL_DETAIL_REQUIRED = {
+    "PATROL_SCAN": ("tag", "guard"),
+    "PATROL_FINDING": ("tag", "guard", "text"),
+}
+
+
+class ContractError(ValueError):
+    """A message that breaks the contract; `reason` names the part at fault."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Topic(NamedTuple):
+    """The parts of a device topic."""
+
+    site: str
+    device_type: str
+    device_id: str
+    kind: Kind
+
+
+class Message(NamedTuple):
+    """One decoded, valid device message.
+
+    `body` is the metrics dict for telemetry, `{"code", "state", "detail"}` for an event and
+    `{"state"}` for a status. `ts` is device time in epoch milliseconds.
+    """
+
+    site: str
+    device_type: str
+    device_id: str
+    kind: Kind
+    ts: int
+    seq: int | None
+    body: dict[str, Any]
+
+
+_KINDS = {k.value: k for k in Kind}
+
+
+def parse_topic(topic: str) -> Topic:
+    """Split and validate `facility/v1/{site}/{device_type}/{device_id}/{kind}`."""
+    parts = topic.split("/")
+    if len(parts) != 6 or parts[0] != "facility" or parts[1] != "v1":
+        raise ContractError("topic: expected facility/v1/{site}/{device_type}/{device_id}/{kind}")
+    _, _, site, device_type, device_id, kind = parts
+    if not _SITE_OR_DEVICE.fullmatch(site):
+        raise ContractError(f"topic: site {site!r} does not match [a-z0-9][a-z0-9_-]{{0,63}}")
+    if not _DEVICE_TYPE.fullmatch(device_type) or device_type not in DEVICE_TYPES:
+        raise ContractError(f"topic: unknown device_type {device_type!r}")
+    if not _SITE_OR_DEVICE.fullmatch(device_id):
+        raise ContractError(
+            f"topic: device_id {device_id!r} does not match [a-z0-9][a-z0-9_-]{{0,63}}"
+        )
+    k = _KINDS.get(kind)
+    if k is None:
+        raise ContractError(f"topic: unknown kind {kind!r} (telemetry, event or status)")
+    return Topic(site, device_type, device_id, k)
+
+
+def device_topic(site: str, device_type: str, device_id: str, kind: Kind | str) -> str:
+    """Build the topic a device publishes `kind` messages on."""
+    return f"{TOPIC_ROOT}/{site}/{device_type}/{device_id}/{kind}"
+
+
+def parse_ts(value: Any, received_ms: int) -> int:
+    """Device time in epoch ms from `ts` (integer ms or RFC 3339 with offset); receive time if absent."""
+    if value is None:
+        return received_ms
+    if isinstance(value, bool):
+        raise ContractError("ts: must be epoch milliseconds or an RFC 3339 string")
+    if isinstance(value, int):
+        if value < 0:
+            raise ContractError("ts: must not be negative")
+        return value
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise ContractError(f"ts: {value[:40]!r} is not RFC 3339") from None
+        if parsed.tzinfo is None or "T" not in value.upper() and " " not in value:
+            raise ContractError("ts: an RFC 3339 time needs a date, a time and an offset")
+        return int(parsed.timestamp() * 1000)
+    raise ContractError("ts: must be epoch milliseconds or an RFC 3339 string")
+
+
+def _check_metric(device_type: DeviceType, name: Any, value: Any) -> None:
+    if not isinstance(name, str) or not _METRIC_NAME.fullmatch(name):
+        raise ContractError(f"metrics: name {str(name)[:64]!r} does not match [a-z][a-z0-9_]*")
+    if isinstance(value, bool):
+        ok = device_type.metrics.get(name, BOOL) == BOOL
+    elif isinstance(value, int | float):
+        ok = device_type.metrics.get(name, NUMBER) == NUMBER and math.isfinite(value)
+    elif isinstance(value, str):
+        declared = device_type.metrics.get(name)
+        ok = declared is None or isinstance(declared, tuple) and value in declared
+    else:
+        ok = False
+    if not ok:
+        declared = device_type.metrics.get(name, "a number, boolean or string")
+        if isinstance(declared, tuple):
+            declared = "one of " + "/".join(declared)
+        raise ContractError(f"metrics.{name}: {str(value)[:40]!r} is not {declared}")
+
+
+def _decode_telemetry(device_type: DeviceType, doc: dict[str, Any]) -> dict[str, Any]:
+    metrics = doc.get("metrics")
+    if not isinstance(metrics, dict):
+        raise ContractError("metrics: required, an object of name → value")
+    if not metrics:
+        raise ContractError("metrics: must name at least one point")
+    for name, value in metrics.items():
+        _check_metric(device_type, name, value)
+    return metrics
+
+
+def _decode_event(device_type: DeviceType, doc: dict[str, Any]) -> dict[str, Any]:
+    code = doc.get("code")
+    if not isinstance(code, str) or not _EVENT_CODE.fullmatch(code):
+        raise ContractError("code: required, UPPER_SNAKE")
+    state = doc.get("state")
+    if state is not None and state not in EVENT_STATES:
+        raise ContractError(f"state: {str(state)[:40]!r} is not raised or cleared")
+    detail = doc.get("detail")
+    if detail is None:
+        detail = {}
+    elif not isinstance(detail, dict):
+        raise ContractError("detail: must be an object")
+    if device_type.name == "patrol_reader":
+        for field in _PATROL_DETAIL_REQUIRED.get(code, ()):
+            if not isinstance(detail.get(field), str) or not detail[field]:
+                raise ContractError(f"detail.{field}: required for {code}, a non-empty string")
+    return {"code": code, "state": state, "detail": detail}
+
+
+def _decode_status(doc: dict[str, Any]) -> dict[str, Any]:
+    state = doc.get("state")
+    if state not in STATUS_STATES:
+        raise ContractError(f"state: {str(state)[:40]!r} is not online or offline")
+    return {"state": state}
+
+
+def decode(topic: str, payload: bytes, received_ms: int) -> Message:
+    """Decode and validate one message; raises ContractError with the reason if it is bad."""
+    t = parse_topic(topic)
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise ContractError(f"payload: {len(payload)} bytes, over the {MAX_PAYLOAD_BYTES} limit")
+    try:
+        doc = json.loads(payload)
+    except UnicodeDecodeError:
+        raise ContractError("payload: not UTF-8") from None
+    except ValueError as exc:
+        raise ContractError(f"payload: not JSON ({exc.args[0][:80]})") from None
+    if not isinstance(doc, dict):
+        raise ContractError("payload: must be a JSON object")
+    ts = parse_ts(doc.get("ts"), received_ms)
+    seq = doc.get("seq")
+    if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int) or seq < 0):
+        raise ContractError("seq: must be a non-negative integer")
+    dtype = DEVICE_TYPES[t.device_type]
+    body: dict[str, Any]
+    if t.kind is Kind.TELEMETRY:
+        body = _decode_telemetry(dtype, doc)
+    elif t.kind is Kind.EVENT:
+        body = _decode_event(dtype, doc)
+    else:
+        body = _decode_status(doc)
+    return Message(t.site, t.device_type, t.device_id, t.kind, ts, seq, body)

@@ -1,0 +1,86 @@
+"""Settings from FACILITY_* environment variables (or a .env file), validated once at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote, urlsplit
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class MqttEndpoint:
+    """A broker address parsed from `mqtt://user:pass@host:port` (`mqtts://` for TLS)."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            raise ValueError(f"{url!r}: expected mqtt://[user:pass@]host[:port] or mqtts://…")
+        self.tls = parts.scheme == "mqtts"
+        self.host = parts.hostname
+        self.port = parts.port or (8883 if self.tls else 1883)
+        self.username = unquote(parts.username) if parts.username else None
+        self.password = unquote(parts.password) if parts.password else None
+
+    def __repr__(self) -> str:
+        scheme = "mqtts" if self.tls else "mqtt"
+        user = f"{self.username}:***@" if self.username else ""
+        return f"{scheme}://{user}{self.host}:{self.port}"
+
+
+class Settings(BaseSettings):
+    """Every setting of the service; `.env.example` documents each with its default."""
+
+    model_config = SettingsConfigDict(env_prefix="FACILITY_", env_file=".env", extra="ignore")
+
+    mqtt_url: str | None = Field(
+        default=None, description="Broker URL; unset: `facility demo` starts an embedded broker."
+    )
+    mqtt_client_id: str = "facility-collector"
+    data_dir: Path = Path("data")
+
+    influx_url: str | None = Field(default=None, description="Unset: the embedded SQLite store.")
+    influx_api: Literal["v2", "v1"] = "v2"
+    influx_token: str = ""
+    influx_org: str = ""
+    influx_bucket: str = "facility"
+    influx_database: str = "facility"
+    influx_username: str | None = None
+    influx_password: str | None = None
+    influx_timeout_s: float = 10.0
+
+    batch_size: int = Field(default=5000, ge=1, le=100_000)
+    flush_interval_s: float = Field(default=0.5, gt=0, le=60)
+    buffer_sync: Literal["FULL", "NORMAL"] = "FULL"
+    retention_days: int = Field(default=90, ge=1)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _valid_mqtt_url(cls, value: str | None) -> str | None:
+        if value:
+            MqttEndpoint(value)
+        return value or None
+
+    @field_validator("influx_url")
+    @classmethod
+    def _valid_influx_url(cls, value: str | None) -> str | None:
+        if value and urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError(f"{value!r}: expected http(s)://host:port")
+        return value or None
+
+    @property
+    def mqtt(self) -> MqttEndpoint:
+        """The broker to use; 127.0.0.1:1883 when none is configured."""
+        return MqttEndpoint(self.mqtt_url or "mqtt://127.0.0.1:1883")
+
+    @property
+    def inbox_path(self) -> Path:
+        """The collector's durable buffer."""
+        return self.data_dir / "inbox.db"
+
+    @property
+    def embedded_store_path(self) -> Path:
+        """Readings when no InfluxDB is configured."""
+        return self.data_dir / "timeseries.db"

@@ -1,0 +1,1 @@
+"""Edge adapters that turn what vendor equipment speaks into the device contract."""

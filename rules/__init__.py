@@ -1,0 +1,1 @@
+"""Rules engine: classifies readings into routine, major and emergency faults."""

@@ -1,0 +1,1 @@
+"""Device simulators: every device type of the contract, with realistic signals, publishing over MQTT."""

@@ -1,0 +1,156 @@
+"""Fixtures: real servers on free ports, an in-process collector, and a QoS 1 publisher."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from collector.app import Collector
+from collector.stores.base import TimeSeriesStore
+from collector.stores.factory import open_store
+from facility.settings import Settings
+from tests.servers import Influxd, Mosquitto, Server, VictoriaMetrics, find_binary, require_services
+
+
+def _binary(name: str) -> str:
+    path = find_binary(name)
+    if path is None:
+        message = f"{name} is not installed (apt-get install {name})"
+        if require_services():
+            pytest.fail(message + "; FACILITY_REQUIRE_SERVICES=1 forbids skipping")
+        pytest.skip(message)
+    return path
+
+
+S = TypeVar("S", bound=Server)
+
+
+def _serve(cls: type[S], name: str, tmp_path: Path) -> Iterator[S]:
+    server = cls(_binary(name), tmp_path / name)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A mosquitto broker of this test's own."""
+    yield from _serve(Mosquitto, "mosquitto", tmp_path)
+
+
+@pytest.fixture
+def influxd(tmp_path: Path) -> Iterator[Influxd]:
+    """An InfluxDB 1.x server of this test's own, with database `facility`."""
+    for server in _serve(Influxd, "influxd", tmp_path):
+        server.create_database("facility")
+        yield server
+
+
+@pytest.fixture
+def victoria_metrics(tmp_path: Path) -> Iterator[VictoriaMetrics]:
+    """A victoria-metrics server of this test's own (speaks the InfluxDB v2 write API)."""
+    yield from _serve(VictoriaMetrics, "victoria-metrics", tmp_path)
+
+
+def make_settings(tmp_path: Path, **overrides: object) -> Settings:
+    """Settings for a test: a data folder under tmp_path, a unique client id, short flushes."""
+    values: dict[str, object] = {
+        "data_dir": tmp_path / "data",
+        "mqtt_client_id": f"collector-{tmp_path.name}",
+        "flush_interval_s": 0.1,
+        "buffer_sync": "NORMAL",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+class RunningCollector:
+    """A Collector running in a thread of the test process."""
+
+    def __init__(self, settings: Settings, store: TimeSeriesStore) -> None:
+        self.settings = settings
+        self.store = store
+        self.collector = Collector(settings, store)
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self.collector.run, args=(self.stop_event,))
+        self.thread.start()
+        if not self.collector.connected.wait(15):
+            self.stop()
+            raise TimeoutError("collector did not connect")
+
+    def stop(self) -> None:
+        """Stop it and wait."""
+        self.stop_event.set()
+        self.thread.join(30)
+
+
+@pytest.fixture
+def run_collector() -> Iterator[Callable[[Settings], RunningCollector]]:
+    """Start collectors in-process; all are stopped at the end of the test."""
+    started: list[RunningCollector] = []
+
+    def start(settings: Settings) -> RunningCollector:
+        running = RunningCollector(settings, open_store(settings))
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        running.stop()
+        running.store.close()
+
+
+class Publisher:
+    """A QoS 1 publisher for tests."""
+
+    def __init__(self, broker_url: str, client_id: str = "test-publisher") -> None:
+        port = int(broker_url.rsplit(":", 1)[1])
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
+        self.client.max_inflight_messages_set(1000)
+        self.client.max_queued_messages_set(0)
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+
+    def publish(self, topic: str, payload: bytes | str | dict[str, object]) -> mqtt.MQTTMessageInfo:
+        """Publish one message at QoS 1."""
+        if isinstance(payload, dict):
+            payload = json.dumps(payload)
+        return self.client.publish(topic, payload, qos=1)
+
+    def publish_all(self, messages: Sequence[tuple[str, bytes | str | dict[str, object]]]) -> None:
+        """Publish and wait until the broker has every one."""
+        infos = [self.publish(t, p) for t, p in messages]
+        for info in infos:
+            info.wait_for_publish(30)
+
+    def close(self) -> None:
+        """Disconnect."""
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def publisher(mosquitto: Mosquitto) -> Iterator[Publisher]:
+    """A publisher connected to this test's mosquitto."""
+    pub = Publisher(mosquitto.url)
+    yield pub
+    pub.close()
+
+
+def wait_until(check: Callable[[], bool], timeout_s: float = 30.0, what: str = "condition") -> None:
+    """Poll `check` until it is true; fail the test after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(0.05)

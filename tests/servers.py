@@ -1,0 +1,232 @@
+"""Real servers (mosquitto, influxd 1.x, victoria-metrics) run as subprocesses on free ports in temporary folders.
+
+Used by the tests' fixtures and by the benchmarks. Each server can be stopped and started
+again on the same port and data folder, to test outages.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+BINARIES = {
+    "mosquitto": ["mosquitto", "/usr/sbin/mosquitto"],
+    "influxd": ["influxd", "/usr/bin/influxd"],
+    "victoria-metrics": ["victoria-metrics", "/usr/bin/victoria-metrics"],
+}
+
+# Mosquitto's defaults drop QoS 1 messages to a subscriber that falls behind (a queue of 1000)
+# and throttle it (20 in flight); a collector catching up on a backlog must get everything.
+MOSQUITTO_CONF = """\
+listener {port} 127.0.0.1
+allow_anonymous true
+persistence false
+max_queued_messages 0
+max_inflight_messages 1000
+log_dest stderr
+log_type error
+log_type warning
+"""
+
+INFLUXD_CONF = """\
+reporting-disabled = true
+bind-address = "127.0.0.1:{rpc_port}"
+[meta]
+  dir = "{dir}/meta"
+[data]
+  dir = "{dir}/data"
+  wal-dir = "{dir}/wal"
+  query-log-enabled = false
+[coordinator]
+  write-timeout = "10s"
+[http]
+  bind-address = "127.0.0.1:{port}"
+  log-enabled = false
+[monitor]
+  store-enabled = false
+"""
+
+
+def find_binary(name: str) -> str | None:
+    """The path of a server binary, or None when it is not installed."""
+    for candidate in BINARIES[name]:
+        found = shutil.which(candidate)
+        if found:
+            return found
+    return None
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_for(check: object, what: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if check():  # type: ignore[operator]
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"{what} did not become ready in {timeout_s} s")
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _http_status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+class Server:
+    """A server process with a port and a data folder that outlive restarts."""
+
+    name = "server"
+
+    def __init__(self, binary: str, workdir: Path) -> None:
+        self.binary = binary
+        self.dir = workdir
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = self.dir / f"{self.name}.log"
+
+    def command(self) -> list[str]:
+        """The command line that starts the server."""
+        raise NotImplementedError
+
+    def ready(self) -> bool:
+        """True once it answers."""
+        return _port_open(self.port)
+
+    def start(self) -> None:
+        """Start (or restart) and wait until it answers."""
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(self.command(), stdout=log, stderr=log, cwd=self.dir)
+        try:
+            _wait_for(self.ready, self.name)
+        except TimeoutError:
+            self.stop()
+            raise TimeoutError(f"{self.name} did not start: {self.log.read_text()[-2000:]}") from None
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Stop the process and wait for it."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+class Mosquitto(Server):
+    """mosquitto with the project's queue and in-flight settings."""
+
+    name = "mosquitto"
+
+    def command(self) -> list[str]:
+        conf = self.dir / "mosquitto.conf"
+        conf.write_text(MOSQUITTO_CONF.format(port=self.port))
+        return [self.binary, "-c", str(conf)]
+
+    @property
+    def url(self) -> str:
+        """The broker URL for FACILITY_MQTT_URL."""
+        return f"mqtt://127.0.0.1:{self.port}"
+
+
+class Influxd(Server):
+    """InfluxDB 1.x, spoken to through its v1 API."""
+
+    name = "influxd"
+
+    def __init__(self, binary: str, workdir: Path) -> None:
+        super().__init__(binary, workdir)
+        self.rpc_port = free_port()
+
+    def command(self) -> list[str]:
+        conf = self.dir / "influxdb.conf"
+        conf.write_text(INFLUXD_CONF.format(port=self.port, rpc_port=self.rpc_port, dir=self.dir))
+        return [self.binary, "-config", str(conf)]
+
+    def ready(self) -> bool:
+        return _http_status(f"{self.url}/ping") == 204
+
+    @property
+    def url(self) -> str:
+        """The HTTP API."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def query(self, q: str, database: str | None = None) -> list[dict[str, object]]:
+        """Run InfluxQL; the first result's series."""
+        params = {"q": q, "epoch": "ms"}
+        if database:
+            params["db"] = database
+        data = urllib.parse.urlencode(params).encode()
+        with urllib.request.urlopen(f"{self.url}/query", data=data, timeout=30) as resp:
+            result = json.loads(resp.read())["results"][0]
+        if "error" in result:
+            raise RuntimeError(result["error"])
+        return list(result.get("series", []))
+
+    def create_database(self, name: str) -> None:
+        """CREATE DATABASE (idempotent)."""
+        self.query(f'CREATE DATABASE "{name}"')
+
+
+class VictoriaMetrics(Server):
+    """victoria-metrics: an independent server that accepts the InfluxDB v2 write API."""
+
+    name = "victoria-metrics"
+
+    def command(self) -> list[str]:
+        return [
+            self.binary,
+            f"-httpListenAddr=127.0.0.1:{self.port}",
+            f"-storageDataPath={self.dir / 'data'}",
+            "-retentionPeriod=100y",
+            # A point written twice (a redelivery) is one sample, as in InfluxDB.
+            "-dedup.minScrapeInterval=1ms",
+            "-loggerLevel=ERROR",
+        ]
+
+    def ready(self) -> bool:
+        return _http_status(f"{self.url}/health") == 200
+
+    @property
+    def url(self) -> str:
+        """The HTTP API."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def export(self, match: str) -> list[dict[str, object]]:
+        """Every series matching `match`, with values and timestamps (ms), after a flush."""
+        urllib.request.urlopen(f"{self.url}/internal/force_flush", timeout=30).read()
+        query = urllib.parse.urlencode({"match[]": match, "start": "0"})
+        with urllib.request.urlopen(f"{self.url}/api/v1/export?{query}", timeout=30) as resp:
+            return [json.loads(line) for line in resp.read().splitlines() if line.strip()]
+
+
+def require_services() -> bool:
+    """True when a missing server must fail the tests rather than skip them (CI)."""
+    return os.environ.get("FACILITY_REQUIRE_SERVICES") == "1"
