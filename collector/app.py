@@ -79,6 +79,7 @@ class Collector:
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         return client
 
@@ -91,7 +92,14 @@ class Collector:
         log.info(
             "connected to %r (session present: %s)", self.settings.mqtt, flags.session_present
         )
-        self.connected.set()
+
+    def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, reasons: Any, _p: Any) -> None:
+        failed = [r for r in reasons if r.is_failure]
+        if failed:
+            log.error("broker refused a subscription: %s", failed)
+        else:
+            log.info("subscribed to %s", ", ".join(SUBSCRIPTIONS))
+            self.connected.set()
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self.connected.clear()

@@ -1,0 +1,281 @@
+"""End to end through real servers: publisher → mosquitto → collector → InfluxDB / victoria-metrics / SQLite.
+
+Every test counts by `seq`: each published reading must be stored exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from collector.inbox import Inbox
+from tests.conftest import Publisher, RunningCollector, make_settings, wait_until
+from tests.servers import Influxd, Mosquitto, VictoriaMetrics
+
+pytestmark = pytest.mark.services
+
+SITE = "test-site"
+DEVICES = ("elev-1", "elev-2", "elev-3", "elev-4")
+T0 = 1_795_749_124_000
+
+
+def telemetry(device: str, seq: int, **metrics: object) -> tuple[str, dict[str, object]]:
+    """One elevator telemetry message with device time derived from seq."""
+    body = metrics or {"floor": seq % 30, "moving": seq % 2 == 0, "door": "closed"}
+    return (
+        f"facility/v1/{SITE}/elevator/{device}/telemetry",
+        {"ts": T0 + seq * 1000, "seq": seq, "metrics": body},
+    )
+
+
+def readings(count_per_device: int, start: int = 0) -> list[tuple[str, dict[str, object]]]:
+    """`count_per_device` readings for each device, interleaved."""
+    return [telemetry(d, s) for s in range(start, start + count_per_device) for d in DEVICES]
+
+
+def influx_seqs(influxd: Influxd, measurement: str = "elevator") -> dict[str, list[int]]:
+    """Every stored seq per device, in time order."""
+    series = influxd.query(f'SELECT "seq" FROM "{measurement}" GROUP BY "device_id"', "facility")
+    out: dict[str, list[int]] = {}
+    for s in series:
+        out[s["tags"]["device_id"]] = [int(v) for _, v in s["values"]]  # type: ignore[index]
+    return out
+
+
+def influx_count(influxd: Influxd) -> int:
+    """Stored elevator readings."""
+    series = influxd.query('SELECT count("seq") FROM "elevator"', "facility")
+    return int(series[0]["values"][0][1]) if series else 0  # type: ignore[index]
+
+
+def v1_settings(tmp_path: Path, mosquitto: Mosquitto, influxd: Influxd) -> dict[str, object]:
+    """Environment for a collector on mosquitto and influxd's v1 API."""
+    return {
+        "mqtt_url": mosquitto.url,
+        "influx_url": influxd.url,
+        "influx_api": "v1",
+        "influx_database": "facility",
+    }
+
+
+def test_every_reading_stored_once_in_influxdb_v1_with_duplicates_and_bad_input(
+    tmp_path: Path,
+    mosquitto: Mosquitto,
+    influxd: Influxd,
+    publisher: Publisher,
+    run_collector: Callable[..., RunningCollector],
+) -> None:
+    running = run_collector(make_settings(tmp_path, **v1_settings(tmp_path, mosquitto, influxd)))
+    batch = readings(500)
+    publisher.publish_all(batch)
+    # A redelivery of 100 readings, and bad input of every kind the contract names.
+    publisher.publish_all(batch[:100])
+    bad = [
+        (f"facility/v1/{SITE}/elevator/elev-1/telemetry", b"not json"),
+        (f"facility/v1/{SITE}/elevator/elev-1/telemetry", b'{"metrics": {"moving": "yes"}}'),
+        (f"facility/v1/{SITE}/toaster/t-1/telemetry", b'{"metrics": {"x": 1}}'),
+        (f"facility/v1/BAD SITE/elevator/e/telemetry", b'{"metrics": {"floor": 1}}'),
+        (f"facility/v1/{SITE}/elevator/elev-1/telemetry", b"{" + b" " * 70_000 + b"}"),
+    ]
+    publisher.publish_all(bad)  # type: ignore[arg-type]
+    publisher.publish_all(readings(10, start=500))  # the collector is still running after all that
+    wait_until(lambda: influx_count(influxd) == 510 * len(DEVICES), what="all readings stored")
+    assert influx_seqs(influxd) == {d: list(range(510)) for d in DEVICES}
+    c = running.collector
+    wait_until(lambda: c.dead_letters == len(bad), what="dead letters")
+    assert c.tracker.duplicates == 100 and c.tracker.lost == 0
+    letters = Inbox(running.settings.inbox_path).dead_letters()
+    reasons = sorted(letter["reason"].split(":")[0] for letter in letters)
+    assert reasons == ["metrics.moving", "payload", "payload", "topic", "topic"]
+    oversized = next(x for x in letters if "limit" in x["reason"])
+    assert len(oversized["payload"]) == 1024  # kept truncated
+
+
+def test_events_and_status_are_stored_with_their_tags(
+    tmp_path: Path,
+    mosquitto: Mosquitto,
+    influxd: Influxd,
+    publisher: Publisher,
+    run_collector: Callable[..., RunningCollector],
+) -> None:
+    run_collector(make_settings(tmp_path, **v1_settings(tmp_path, mosquitto, influxd)))
+    detail = {"zone": "3F lift lobby", "component": "smoke-0031"}
+    publisher.publish_all([
+        ("facility/v1/s1/fire_panel/fp-1/event",
+         {"ts": T0, "seq": 1, "code": "FIRE_ALARM", "state": "raised", "detail": detail}),
+        ("facility/v1/s1/fire_panel/fp-1/status", {"ts": T0 + 1, "state": "offline"}),
+    ])
+
+    def stored() -> bool:
+        return bool(influxd.query('SELECT * FROM "status"', "facility"))
+
+    wait_until(stored, what="status stored")
+    [event] = influxd.query('SELECT * FROM "events"', "facility")
+    row = dict(zip(event["columns"], event["values"][0], strict=True))  # type: ignore[arg-type, index]
+    assert row["code"] == "FIRE_ALARM" and row["device_type"] == "fire_panel"
+    assert row["state"] == "raised" and row["seq"] == 1 and row["time"] == T0
+    assert json.loads(row["detail"]) == detail
+    [status] = influxd.query('SELECT "state" FROM "status"', "facility")
+    assert status["values"] == [[T0 + 1, "offline"]]
+
+
+def test_a_point_the_store_rejects_is_dead_lettered_and_the_rest_stored(
+    tmp_path: Path,
+    mosquitto: Mosquitto,
+    influxd: Influxd,
+    publisher: Publisher,
+    run_collector: Callable[..., RunningCollector],
+) -> None:
+    running = run_collector(make_settings(tmp_path, **v1_settings(tmp_path, mosquitto, influxd)))
+    # A point the contract allows but InfluxDB refuses: a field first a number, then a string.
+    publisher.publish_all([telemetry("elev-1", 0, mode=1)])
+    wait_until(lambda: influx_count(influxd) == 1, what="first point")
+    publisher.publish_all([telemetry("elev-1", 1, mode="eco"), *readings(20, start=2)])
+    wait_until(lambda: influx_count(influxd) == 1 + 20 * len(DEVICES), what="good points")
+    inbox = Inbox(running.settings.inbox_path)
+    wait_until(lambda: inbox.dead_letter_count() == 1, what="the refused point dead-lettered")
+    [letter] = inbox.dead_letters()
+    assert letter["stage"] == "store" and "HTTP 400" in letter["reason"]
+    assert 'mode="eco"' in letter["payload"]
+    assert inbox.pending_count() == 0
+
+
+def test_influxdb_v2_write_api_through_influxdb_client(
+    tmp_path: Path,
+    mosquitto: Mosquitto,
+    victoria_metrics: VictoriaMetrics,
+    publisher: Publisher,
+    run_collector: Callable[..., RunningCollector],
+) -> None:
+    settings = make_settings(
+        tmp_path,
+        mqtt_url=mosquitto.url,
+        influx_url=victoria_metrics.url,
+        influx_api="v2",
+        influx_token="test-token",
+        influx_org="facility",
+        influx_bucket="facility",
+    )
+    running = run_collector(settings)
+    batch = readings(250)
+    publisher.publish_all(batch)
+    publisher.publish_all(batch[:40])  # redelivered
+    inbox = Inbox(settings.inbox_path)
+    wait_until(lambda: running.collector.received == len(batch) + 40, what="all received")
+    wait_until(lambda: inbox.pending_count() == 0, what="buffer drained")
+    series = victoria_metrics.export('{__name__="elevator_seq"}')
+    got = {s["metric"]["device_id"]: s for s in series}  # type: ignore[index]
+    assert sorted(got) == sorted(DEVICES)
+    for device in DEVICES:
+        assert got[device]["values"] == list(range(250))
+        assert got[device]["timestamps"] == [T0 + s * 1000 for s in range(250)]
+        assert got[device]["metric"]["site"] == SITE  # type: ignore[index]
+
+
+def test_embedded_sqlite_store_keeps_readings_and_answers_queries(
+    tmp_path: Path,
+    mosquitto: Mosquitto,
+    publisher: Publisher,
+    run_collector: Callable[..., RunningCollector],
+) -> None:
+    running = run_collector(make_settings(tmp_path, mqtt_url=mosquitto.url))
+    batch = readings(100)
+    publisher.publish_all(batch + batch[:10])
+    inbox = Inbox(running.settings.inbox_path)
+    wait_until(lambda: running.collector.received == 410, what="all received")
+    wait_until(lambda: inbox.pending_count() == 0, what="buffer drained")
+    store = running.store
+    raw = store.query("elevator", "seq", T0, T0 + 1_000_000, device_id="elev-2")
+    assert [v for _, v in raw] == list(range(100))
+    # floor = seq % 30 at T0 + seq s; buckets of 10 s aligned on the epoch, as InfluxDB's.
+    buckets: dict[int, list[int]] = {}
+    for seq in range(100):
+        t = T0 + seq * 1000
+        buckets.setdefault(t - t % 10_000, []).append(seq % 30)
+    expected = [(b, sum(v) / len(v)) for b, v in sorted(buckets.items())]
+    means = store.query("elevator", "floor", T0, T0 + 100_000, device_id="elev-1", every_s=10)
+    assert means == expected
+    assert store.query("elevator", "floor", T0, T0 + 100_000, every_s=100, aggregate="max")[0][1] == 29
+
+
+def test_store_down_mid_stream_spools_to_disk_and_drains_in_order(
+    tmp_path: Path,
+    mosquitto: Mosquitto,
+    influxd: Influxd,
+    publisher: Publisher,
+    run_collector: Callable[..., RunningCollector],
+) -> None:
+    running = run_collector(make_settings(tmp_path, **v1_settings(tmp_path, mosquitto, influxd)))
+    publisher.publish_all(readings(200))
+    wait_until(lambda: influx_count(influxd) == 800, what="first part stored")
+    influxd.stop()
+    publisher.publish_all(readings(300, start=200))
+    inbox = Inbox(running.settings.inbox_path)
+    # Acknowledged and held on disk while the store is down.
+    wait_until(lambda: inbox.pending_count() == 1200, what="second part spooled")
+    assert running.collector.writer.store_up is False
+    influxd.start()
+    wait_until(lambda: influx_count(influxd) == 2000, timeout_s=60, what="spool drained")
+    assert influx_seqs(influxd) == {d: list(range(500)) for d in DEVICES}
+    assert inbox.pending_count() == 0
+
+
+def test_collector_killed_mid_stream_loses_nothing(
+    tmp_path: Path, mosquitto: Mosquitto, influxd: Influxd, publisher: Publisher
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "FACILITY_MQTT_URL": mosquitto.url,
+        "FACILITY_INFLUX_URL": influxd.url,
+        "FACILITY_INFLUX_API": "v1",
+        "FACILITY_INFLUX_DATABASE": "facility",
+        "FACILITY_DATA_DIR": str(tmp_path / "data"),
+        "FACILITY_MQTT_CLIENT_ID": "collector-kill-test",
+        "FACILITY_FLUSH_INTERVAL_S": "0.1",
+    }
+    log_path = tmp_path / "collector.log"
+
+    def start() -> subprocess.Popen[bytes]:
+        with log_path.open("ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "facility", "collector"], env=env, stdout=log, stderr=log,
+                cwd=tmp_path,
+            )
+        return proc
+
+    proc = start()
+    wait_until(lambda: "subscribed to" in log_path.read_text(), what="collector subscribed")
+    per_device = 3000
+    total = per_device * len(DEVICES)
+    done = threading.Event()
+
+    def publish() -> None:
+        for start_seq in range(0, per_device, 100):
+            publisher.publish_all(readings(100, start=start_seq))
+        done.set()
+
+    threading.Thread(target=publish, daemon=True).start()
+    wait_until(lambda: influx_count(influxd) >= 2000, what="some readings stored")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = influx_count(influxd)
+    assert killed_at < total, "the stream should still be running when the collector dies"
+    proc = start()
+    try:
+        assert done.wait(120)
+        wait_until(lambda: influx_count(influxd) == total, timeout_s=120, what="all stored after restart")
+        assert influx_seqs(influxd) == {d: list(range(per_device)) for d in DEVICES}
+        state = Inbox(tmp_path / "data" / "inbox.db").load_seq_state()
+        assert {key: d.lost for key, d in state.items()} == {(SITE, d): 0 for d in DEVICES}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
