@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import collections
 import logging
-import queue
 import signal
 import ssl
 import threading
@@ -14,9 +14,9 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from collector.inbox import DeadLetter, Inbox, now_ms, truncated
+from collector.inbox import DeadLetter, Inbox, PendingLine, now_ms, truncated
 from collector.lineprotocol import format_message
-from collector.sequence import SeqTracker, Verdict
+from collector.sequence import Verdict
 from collector.stores import TimeSeriesStore
 from collector.stores.factory import open_store
 from collector.writer import Writer
@@ -29,7 +29,10 @@ log = logging.getLogger(__name__)
 # so memory stays bounded and the broker holds the rest.
 QUEUE_MAX = 20_000
 BATCH_MAX = 2_000
+# After an idle spell, wait this long for more messages so one commit covers several.
+GATHER_S = 0.003
 STATS_EVERY_S = 60.0
+CHECKPOINT_EVERY_S = 2.0
 
 MessageHandler = Callable[[Sequence[Message]], None]
 Received = tuple[str, bytes, int, int, int]  # topic, payload, mid, qos, received_ms
@@ -51,16 +54,20 @@ class Collector:
     ) -> None:
         self.settings = settings
         self.inbox = Inbox(settings.inbox_path, settings.buffer_sync)
-        self.tracker = SeqTracker(self.inbox.load_seq_state())
-        self.writer = Writer(
-            settings.inbox_path, store, settings.batch_size, settings.flush_interval_s
-        )
+        self.tracker = self.inbox.load_tracker()
+        self.writer = Writer(settings.inbox_path, store, settings.batch_size, settings.flush_interval_s)
         self.handlers = list(handlers)
         self.received = 0
         self.accepted = 0
         self.dead_letters = 0
         self.connected = threading.Event()
-        self._queue: queue.Queue[Received] = queue.Queue(maxsize=QUEUE_MAX)
+        self._checkpointed_at = time.monotonic()
+        self._lines_since_checkpoint = False
+        self._tidied_through = 0
+        # A deque and an event rather than queue.Queue: no lock round trip per message.
+        self._received: collections.deque[Received] = collections.deque()
+        self._waiting = False
+        self._arrived = threading.Event()
         self._client = self._make_client()
 
     def _make_client(self) -> mqtt.Client:
@@ -89,9 +96,7 @@ class Collector:
             return
         # Subscribing here makes every reconnect resubscribe.
         client.subscribe([(topic, 1) for topic in SUBSCRIPTIONS])
-        log.info(
-            "connected to %r (session present: %s)", self.settings.mqtt, flags.session_present
-        )
+        log.info("connected to %r (session present: %s)", self.settings.mqtt, flags.session_present)
 
     def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, reasons: Any, _p: Any) -> None:
         failed = [r for r in reasons if r.is_failure]
@@ -111,7 +116,11 @@ class Collector:
             topic = msg.topic
         except UnicodeDecodeError:
             topic = repr(msg._topic)
-        self._queue.put((topic, msg.payload, msg.mid, msg.qos, now_ms()))
+        self._received.append((topic, bytes(msg.payload), msg.mid, msg.qos, now_ms()))
+        if self._waiting:
+            self._arrived.set()
+        while len(self._received) > QUEUE_MAX:
+            time.sleep(0.001)
 
     def run(self, stop: threading.Event) -> None:
         """Collect until `stop` is set; then disconnect, leaving anything unacknowledged to the broker."""
@@ -125,67 +134,101 @@ class Collector:
                 batch = self._next_batch()
                 if batch:
                     self.handle(batch)
+                else:
+                    self._tidy()
                 if time.monotonic() >= next_stats:
                     next_stats += STATS_EVERY_S
                     self.log_stats()
         finally:
-            self.log_stats()
             self._client.disconnect()
             self._client.loop_stop()
             self.writer.stop()
+            self._tidy(force=True)
+            self.log_stats()
             self.inbox.close()
 
     def _next_batch(self) -> list[Received]:
-        try:
-            batch = [self._queue.get(timeout=0.2)]
-        except queue.Empty:
-            return []
-        while len(batch) < BATCH_MAX:
-            try:
-                batch.append(self._queue.get_nowait())
-            except queue.Empty:
-                break
-        return batch
+        received = self._received
+        if not received:
+            self._waiting = True
+            if not received:  # checked again: a message may have come before _waiting was seen
+                self._arrived.wait(0.2)
+            self._waiting = False
+            self._arrived.clear()
+            if not received:
+                return []
+            time.sleep(GATHER_S)
+        popleft = received.popleft
+        return [popleft() for _ in range(min(len(received), BATCH_MAX))]
 
     def handle(self, batch: Sequence[Received]) -> None:
         """Decode, buffer durably, then acknowledge and hand on one batch of received messages."""
         while True:
             lines, dead, accepted = self._decode(batch)
+            checkpoint = self._checkpoint_due(bool(lines))
             try:
-                self.inbox.append(lines, dead, self.tracker.take_dirty())
+                self.inbox.append(
+                    lines,
+                    dead,
+                    stored_through=self.writer.stored_through,
+                    checkpoint=self.tracker.take_dirty() if checkpoint else None,
+                )
                 break
             except Exception:
                 # Nothing was committed or acknowledged; start again from the committed seq state.
                 log.exception("could not write the durable buffer; retrying in 1 s")
-                self.tracker = SeqTracker(self.inbox.load_seq_state())
+                self.tracker = self.inbox.load_tracker()
                 time.sleep(1.0)
+        if checkpoint:
+            self._checkpointed_at = time.monotonic()
+            self._lines_since_checkpoint = False
         for _topic, _payload, mid, qos, _received in batch:
             if qos:
                 self._client.ack(mid, qos)
         self.received += len(batch)
         self.accepted += len(accepted)
         self.dead_letters += len(dead)
-        self.writer.notify()
+        self.writer.notify(len(lines))
         for handler in self.handlers:
             try:
                 handler(accepted)
             except Exception:
                 log.exception("message handler %r failed", handler)
 
-    def _decode(
-        self, batch: Sequence[Received]
-    ) -> tuple[list[str], list[DeadLetter], list[Message]]:
-        lines: list[str] = []
+    def _checkpoint_due(self, new_lines: bool) -> bool:
+        self._lines_since_checkpoint |= new_lines
+        return self._lines_since_checkpoint and (
+            time.monotonic() - self._checkpointed_at >= CHECKPOINT_EVERY_S
+        )
+
+    def _tidy(self, force: bool = False) -> None:
+        """While no messages come: checkpoint seq state when due and drop lines already stored."""
+        checkpoint = self._checkpoint_due(False) or (force and self._lines_since_checkpoint)
+        if checkpoint or self.writer.stored_through > self._tidied_through:
+            self.inbox.append(
+                (),
+                stored_through=self.writer.stored_through,
+                checkpoint=self.tracker.take_dirty() if checkpoint else None,
+            )
+            self._tidied_through = self.writer.stored_through
+            if checkpoint:
+                self._checkpointed_at = time.monotonic()
+                self._lines_since_checkpoint = False
+
+    def _decode(self, batch: Sequence[Received]) -> tuple[list[PendingLine], list[DeadLetter], list[Message]]:
+        lines: list[PendingLine] = []
         dead: list[DeadLetter] = []
         accepted: list[Message] = []
         observe = self.tracker.observe
         for topic, payload, _mid, _qos, received in batch:
             try:
                 m = decode(topic, payload, received)
-                if m.seq is not None:
-                    if observe((m.site, m.device_id), m.seq, m.ts) is Verdict.DUPLICATE:
-                        continue
-                lines.append(format_message(m))
+                duplicate = m.seq is not None and (
+                    observe((m.site, m.device_id), m.seq, m.ts) is Verdict.DUPLICATE
+                )
+                if duplicate:
+                    continue
+                lines.append(PendingLine(format_message(m), m.site, m.device_id, m.seq, m.ts))
                 accepted.append(m)
             except ContractError as exc:
                 dead.append(DeadLetter(received, "decode", topic, exc.reason, truncated(payload)))
@@ -224,7 +267,12 @@ def run(settings: Settings) -> None:
     store = open_store(settings)
     stop = stop_on_signals()
     collector = Collector(settings, store)
-    log.info("collector: %r → %s, buffer %s", settings.mqtt, describe_store(settings), settings.inbox_path)
+    log.info(
+        "collector: %r → %s, buffer %s",
+        settings.mqtt,
+        describe_store(settings),
+        settings.inbox_path,
+    )
     try:
         collector.run(stop)
     finally:

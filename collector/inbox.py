@@ -2,8 +2,12 @@
 
 A message is acknowledged to the broker only after its line is committed here, so a crash or a
 store outage loses nothing that was acknowledged; the pending table is also the spool that drains
-in order when the store comes back. Dead letters and per-device `seq` state live in the same file
-and are committed in the same transaction as the lines they belong to.
+in order when the store comes back. Dead letters live in the same file.
+
+Per-device `seq` state is checkpointed every few seconds rather than with every append (a row
+per device per batch would cost as much as the lines themselves). Each pending line keeps its
+device and seq, and lines are deleted only up to the checkpoint, so after a crash the state is
+rebuilt exactly: the checkpoint, then the lines after it replayed in order.
 """
 
 from __future__ import annotations
@@ -15,14 +19,22 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from collector.sequence import DeviceSeq
+from collector.sequence import DeviceSeq, SeqTracker
 
 PAYLOAD_KEEP_BYTES = 1024
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS pending (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
-    line TEXT NOT NULL
+    line TEXT NOT NULL,
+    site TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    seq INTEGER,
+    ts INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS checkpoint (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS dead_letters (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -43,6 +55,16 @@ CREATE TABLE IF NOT EXISTS device_seq (
     PRIMARY KEY (site, device_id)
 );
 """
+
+
+class PendingLine(NamedTuple):
+    """A line to store, with the device and seq it came from."""
+
+    line: str
+    site: str
+    device_id: str
+    seq: int | None
+    ts: int
 
 
 class DeadLetter(NamedTuple):
@@ -73,6 +95,9 @@ class Inbox:
         # FULL: a commit survives power loss, not only a process crash.
         self.db.execute(f"PRAGMA synchronous={synchronous}")
         self.db.executescript(_SCHEMA)
+        row = self.db.execute("SELECT value FROM checkpoint WHERE name = 'seq'").fetchone()
+        self._checkpoint_id: int = row[0] if row else 0
+        self._removed_through = 0
 
     def close(self) -> None:
         """Close the connection."""
@@ -80,35 +105,52 @@ class Inbox:
 
     def append(
         self,
-        lines: Sequence[str],
+        lines: Sequence[PendingLine],
         dead: Sequence[DeadLetter] = (),
-        seq_state: Iterable[tuple[tuple[str, str], DeviceSeq]] = (),
+        *,
+        stored_through: int = 0,
+        checkpoint: Iterable[tuple[tuple[str, str], DeviceSeq]] | None = None,
     ) -> None:
-        """Commit received lines, dead letters and changed seq state in one transaction."""
+        """Commit lines and dead letters, drop stored lines and maybe checkpoint seq state, at once.
+
+        One connection does all the writing: a second writer (the time-series writer deleting
+        what it stored) would make each append wait on SQLite's lock. `checkpoint` is the seq
+        state of the devices changed since the last checkpoint, including by these lines.
+        """
+        checkpoint_id = self._checkpoint_id
         with self._transaction() as db:
             if lines:
-                db.executemany("INSERT INTO pending (line) VALUES (?)", ((line,) for line in lines))
+                db.executemany(
+                    "INSERT INTO pending (line, site, device_id, seq, ts) VALUES (?, ?, ?, ?, ?)", lines
+                )
             if dead:
                 db.executemany(
                     "INSERT INTO dead_letters (received_at, stage, topic, reason, payload)"
                     " VALUES (?, ?, ?, ?, ?)",
                     dead,
                 )
-            db.executemany(
-                "INSERT OR REPLACE INTO device_seq VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    (site, dev, d.high, d.high_ts, json.dumps(sorted(d.missing)), d.lost, d.duplicates)
-                    for (site, dev), d in seq_state
-                ),
-            )
+            if checkpoint is not None:
+                db.executemany(
+                    "INSERT OR REPLACE INTO device_seq VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        (site, dev, d.high, d.high_ts, json.dumps(sorted(d.missing)), d.lost, d.duplicates)
+                        for (site, dev), d in checkpoint
+                    ),
+                )
+                last = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'pending'").fetchone()
+                checkpoint_id = last[0] if last else 0
+                db.execute("INSERT OR REPLACE INTO checkpoint VALUES ('seq', ?)", (checkpoint_id,))
+            removable = min(stored_through, checkpoint_id)
+            if removable > self._removed_through:
+                db.execute("DELETE FROM pending WHERE id <= ?", (removable,))
+        self._checkpoint_id = checkpoint_id
+        self._removed_through = max(removable, self._removed_through)
 
-    def take(self, limit: int) -> list[tuple[int, str]]:
-        """The oldest pending lines, at most `limit`, with their ids."""
-        return self.db.execute("SELECT id, line FROM pending ORDER BY id LIMIT ?", (limit,)).fetchall()
-
-    def remove_through(self, last_id: int) -> None:
-        """Drop pending lines up to and including `last_id`, once they are stored."""
-        self.db.execute("DELETE FROM pending WHERE id <= ?", (last_id,))
+    def take(self, limit: int, after: int = 0) -> list[tuple[int, str]]:
+        """The oldest pending lines with ids above `after`, at most `limit`, with their ids."""
+        return self.db.execute(
+            "SELECT id, line FROM pending WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
+        ).fetchall()
 
     def pending_count(self) -> int:
         """Lines received and not yet stored."""
@@ -132,13 +174,22 @@ class Inbox:
         """All dead letters kept."""
         return int(self.db.execute("SELECT count(*) FROM dead_letters").fetchone()[0])
 
-    def load_seq_state(self) -> dict[tuple[str, str], DeviceSeq]:
-        """Every device's seq state as last committed."""
+    def load_tracker(self) -> SeqTracker:
+        """The seq state as committed: the last checkpoint, then the lines after it replayed."""
         rows = self.db.execute("SELECT * FROM device_seq").fetchall()
-        return {
-            (site, dev): DeviceSeq(high, high_ts, set(json.loads(missing)), lost, dups)
-            for site, dev, high, high_ts, missing, lost, dups in rows
-        }
+        tracker = SeqTracker(
+            {
+                (site, dev): DeviceSeq(high, high_ts, set(json.loads(missing)), lost, dups)
+                for site, dev, high, high_ts, missing, lost, dups in rows
+            }
+        )
+        replay = self.db.execute(
+            "SELECT site, device_id, seq, ts FROM pending WHERE id > ? AND seq IS NOT NULL ORDER BY id",
+            (self._checkpoint_id,),
+        )
+        for site, device_id, seq, ts in replay:
+            tracker.observe((site, device_id), seq, ts)
+        return tracker
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self.db)

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 from facility.contract import Kind, Message
 
+
 def _string_field(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 

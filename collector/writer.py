@@ -1,4 +1,4 @@
-"""Drains the durable buffer into the time-series store: in order, in batches, retrying what can be retried."""
+"""Drains the durable buffer into the time-series store: in order, in batches, retrying what can be."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ BACKOFF_MAX_S = 30.0
 
 
 class Writer(threading.Thread):
-    """Takes the oldest pending lines, writes them, and only then removes them from the buffer.
+    """Takes the oldest pending lines, writes them, and only then marks them stored.
 
     A full batch is taken at once; a partial one waits up to `flush_interval_s`, so lines are
     batched by size and by age. While the store is unavailable the lines stay on disk in the
@@ -40,13 +40,18 @@ class Writer(threading.Thread):
         self._flush_interval_s = flush_interval_s
         self._stop_event = threading.Event()
         self._wake = threading.Event()
+        self._unseen = 0  # lines committed since the last take; a hint, so no lock
         self.stored = 0
         self.rejected = 0
+        # Id of the last line stored; the buffer's owner deletes through it (see Inbox.append).
+        self.stored_through = 0
         self.store_up = True
 
-    def notify(self) -> None:
-        """New lines were committed; a waiting writer may look now."""
-        self._wake.set()
+    def notify(self, lines: int) -> None:
+        """`lines` new lines were committed; wake the writer early once they fill a batch."""
+        self._unseen += lines
+        if self._unseen >= self._batch_size:
+            self._wake.set()
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Finish the batch in hand and stop; what is left stays in the buffer for next time."""
@@ -59,9 +64,10 @@ class Writer(threading.Thread):
         inbox = Inbox(self._inbox_path)
         try:
             while not self._stop_event.is_set():
-                rows = inbox.take(self._batch_size)
+                self._unseen = 0
+                rows = inbox.take(self._batch_size, after=self.stored_through)
                 if rows and self._deliver(inbox, [line for _, line in rows]):
-                    inbox.remove_through(rows[-1][0])
+                    self.stored_through = rows[-1][0]
                     self.stored += len(rows)
                 if len(rows) < self._batch_size:
                     # A partial batch: let more arrive, up to the flush interval.

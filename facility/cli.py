@@ -24,14 +24,26 @@ def _positive(value: str) -> float:
 def _add_simulation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sites", type=int, default=1, help="number of sites to simulate (default 1)")
     p.add_argument(
-        "--rate", type=_positive, default=20.0,
+        "--rate",
+        type=_positive,
+        default=20.0,
         help="device reports per second across the fleet (default 20)",
     )
-    p.add_argument("--duration", type=_positive, default=None, metavar="SECONDS",
-                   help="stop after this many seconds (default: run until Ctrl-C)")
+    p.add_argument(
+        "--duration",
+        type=_positive,
+        default=None,
+        metavar="SECONDS",
+        help="stop after this many seconds (default: run until Ctrl-C)",
+    )
     p.add_argument("--seed", type=int, default=1, help="same seed, same messages (default 1)")
-    p.add_argument("--faults", type=float, default=0.0, metavar="PER_HOUR",
-                   help="random faults per device per hour of device time (default 0)")
+    p.add_argument(
+        "--faults",
+        type=float,
+        default=0.0,
+        metavar="PER_HOUR",
+        help="random faults per device per hour of device time (default 0)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,20 +54,34 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("collector", help="collect MQTT messages into the time-series store")
     sim = sub.add_parser("simulate", help="publish simulated devices to FACILITY_MQTT_URL")
     _add_simulation_args(sim)
-    sim.add_argument("--start", type=int, default=None, metavar="EPOCH_MS",
-                     help="device time of the first report (default: now)")
+    sim.add_argument(
+        "--start",
+        type=int,
+        default=None,
+        metavar="EPOCH_MS",
+        help="device time of the first report (default: now)",
+    )
     demo = sub.add_parser("demo", help="embedded broker + collector + simulators in one process")
     _add_simulation_args(demo)
-    demo.add_argument("--mqtt-port", type=int, default=1883,
-                      help="port of the embedded broker (default 1883, or a free one)")
+    demo.add_argument(
+        "--mqtt-port",
+        type=int,
+        default=1883,
+        help="port of the embedded broker (default 1883, or a free one)",
+    )
     query = sub.add_parser("query", help="print one field of stored readings")
     query.add_argument("measurement", help="a device type, or events / status")
     query.add_argument("field", help="a metric name, e.g. floor")
     query.add_argument("--site")
     query.add_argument("--device")
     query.add_argument("--minutes", type=_positive, default=60.0, help="how far back (default 60)")
-    query.add_argument("--every", type=int, default=None, metavar="SECONDS",
-                       help="aggregate into buckets of this many seconds (mean)")
+    query.add_argument(
+        "--every",
+        type=int,
+        default=None,
+        metavar="SECONDS",
+        help="aggregate into buckets of this many seconds (mean)",
+    )
     dead = sub.add_parser("dead-letters", help="print the newest dead letters as JSON lines")
     dead.add_argument("--limit", type=int, default=20)
     return parser
@@ -69,9 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as exc:
         print(f"facility: invalid settings:\n{exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "collector":
         from collector import app
 

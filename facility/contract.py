@@ -194,9 +194,7 @@ def parse_topic(topic: str) -> Topic:
     if not _DEVICE_TYPE.fullmatch(device_type) or device_type not in DEVICE_TYPES:
         raise ContractError(f"topic: unknown device_type {device_type!r}")
     if not _SITE_OR_DEVICE.fullmatch(device_id):
-        raise ContractError(
-            f"topic: device_id {device_id!r} does not match [a-z0-9][a-z0-9_-]{{0,63}}"
-        )
+        raise ContractError(f"topic: device_id {device_id!r} does not match [a-z0-9][a-z0-9_-]{{0,63}}")
     k = _KINDS.get(kind)
     if k is None:
         raise ContractError(f"topic: unknown kind {kind!r} (telemetry, event or status)")
@@ -223,7 +221,7 @@ def parse_ts(value: Any, received_ms: int) -> int:
             parsed = datetime.fromisoformat(value)
         except ValueError:
             raise ContractError(f"ts: {value[:40]!r} is not RFC 3339") from None
-        if parsed.tzinfo is None or "T" not in value.upper() and " " not in value:
+        if parsed.tzinfo is None or ("T" not in value.upper() and " " not in value):
             raise ContractError("ts: an RFC 3339 time needs a date, a time and an offset")
         return int(parsed.timestamp() * 1000)
     raise ContractError("ts: must be epoch milliseconds or an RFC 3339 string")
@@ -238,7 +236,7 @@ def _check_metric(device_type: DeviceType, name: Any, value: Any) -> None:
         ok = device_type.metrics.get(name, NUMBER) == NUMBER and math.isfinite(value)
     elif isinstance(value, str):
         declared = device_type.metrics.get(name)
-        ok = declared is None or isinstance(declared, tuple) and value in declared
+        ok = declared is None or (isinstance(declared, tuple) and value in declared)
     else:
         ok = False
     if not ok:

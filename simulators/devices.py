@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-import random
+from random import Random
 from typing import Any, ClassVar
 
 from facility.contract import DEVICE_TYPES, Kind
@@ -14,6 +14,23 @@ Report = list[tuple[Kind, Body]]
 LOCAL_UTC_OFFSET_H = 8  # the sites are in China
 SNAPSHOT_EVERY = 10  # a full snapshot on the first report and every 10th after it
 MS_PER_H = 3_600_000
+# Report by exception: how far a number must move from the value last sent; absent means any change.
+DEADBAND = {
+    "speed_mps": 0.1,
+    "pressure_mpa": 0.005,
+    "outlet_pressure_mpa": 0.01,
+    "level_pct": 0.3,
+    "power_w": 20.0,
+    "battery_v": 0.02,
+    "temp_c": 0.1,
+    "supply_temp_c": 0.1,
+    "return_temp_c": 0.1,
+    "humidity_pct": 1.0,
+    "co2_ppm": 15.0,
+    "pm25_ugm3": 2.0,
+    "hcho_mgm3": 0.005,
+    "co_mgm3": 0.5,
+}
 
 
 def local_hour(t_ms: float) -> float:
@@ -43,9 +60,7 @@ def relax(x: float, target: float, tau_s: float, dt_s: float) -> float:
     return target + (x - target) * math.exp(-dt_s / tau_s)
 
 
-def wander(
-    x: float, mean: float, tau_s: float, sigma: float, dt_s: float, rng: random.Random
-) -> float:
+def wander(x: float, mean: float, tau_s: float, sigma: float, dt_s: float, rng: Random) -> float:
     """Ornstein-Uhlenbeck step: noise correlated in time, so close reports differ only a little."""
     a = math.exp(-dt_s / tau_s)
     return mean + (x - mean) * a + sigma * math.sqrt(1 - a * a) * rng.gauss(0.0, 1.0)
@@ -55,14 +70,13 @@ class DeviceModel:
     """Base of the device models: report by exception, periodic snapshots and the fault clock."""
 
     device_type: ClassVar[str] = ""
-    deadband: ClassVar[dict[str, float]] = {}  # per numeric metric; absent means any change
     fault_minutes: ClassVar[tuple[float, float]] = (3.0, 10.0)
 
     def __init__(
         self,
         device_id: str,
         site: str,
-        rng: random.Random | None = None,
+        rng: Random | None = None,
         fault_rate_per_h: float = 0.0,
         index: int = 0,
     ) -> None:
@@ -78,9 +92,9 @@ class DeviceModel:
         self._sent: dict[str, Any] = {}
         self._sent_ms = 0
         self._events: list[Body] = []
-        self._setup(rng or random.Random(f"{site}/{device_id}"))
+        self._setup(rng or Random(f"{site}/{device_id}"))
 
-    def report(self, t_ms: int, rng: random.Random) -> Report:
+    def report(self, t_ms: int, rng: Random) -> Report:
         """Advance to device time `t_ms` and return the telemetry and events to publish now."""
         if not self._started:
             self._started = True
@@ -93,9 +107,10 @@ class DeviceModel:
         self._step(t_ms, dt_s, rng)
         self._fault_clock(t_ms, dt_s, rng)
         metrics = self._metrics()
-        # A heartbeat snapshot too, so a device slow to change is not taken for offline.
-        interval_ms = DEVICE_TYPES[self.device_type].report_interval_s * 1000
-        if self._reports % SNAPSHOT_EVERY == 0 or t_ms - self._sent_ms >= interval_ms:
+        # Also a snapshot after two quiet reporting intervals: the service calls a device offline
+        # after three.
+        quiet_ms = 2000 * DEVICE_TYPES[self.device_type].report_interval_s
+        if self._reports % SNAPSHOT_EVERY == 0 or t_ms - self._sent_ms >= quiet_ms:
             changed = metrics
         else:
             changed = {k: v for k, v in metrics.items() if self._changed(k, v)}
@@ -111,18 +126,20 @@ class DeviceModel:
 
     def _changed(self, name: str, value: Any) -> bool:
         old = self._sent.get(name)
-        if isinstance(value, bool | str) or not isinstance(old, int | float):
+        # Reaching or leaving zero always counts: a stop or a start is news, however small.
+        if isinstance(value, bool | str) or not isinstance(old, int | float) or 0 in (value, old):
             return bool(value != old)
-        return bool(abs(value - old) > self.deadband.get(name, 0.0))
+        return bool(abs(value - old) > DEADBAND.get(name, 0.0))
 
-    def _fault_clock(self, t_ms: int, dt_s: float, rng: random.Random) -> None:
+    def _fault_clock(self, t_ms: int, dt_s: float, rng: Random) -> None:
         if self.fault is not None:
             if t_ms >= self._fault_until:
                 self._end_fault(t_ms, rng)
                 self.fault = None
-        elif self.fault_rate_per_h > 0 and rng.random() < -math.expm1(
-            -self.fault_rate_per_h * dt_s / 3600
-        ):
+            return
+        # Faults arrive as a Poisson process in device time.
+        chance = -math.expm1(-self.fault_rate_per_h * dt_s / 3600)
+        if chance > 0 and rng.random() < chance:
             self.fault = self._start_fault(t_ms, rng)
             lo, hi = self.fault_minutes
             self._fault_until = t_ms + int(rng.uniform(lo, hi) * 60_000)
@@ -134,24 +151,24 @@ class DeviceModel:
         self._events.append(body)
 
     # Hooks for the device types.
-    def _setup(self, rng: random.Random) -> None:
+    def _setup(self, rng: Random) -> None:
         """Draw the device's fixed properties and initial state."""
 
-    def _begin(self, t_ms: int, rng: random.Random) -> None:
+    def _begin(self, t_ms: int, rng: Random) -> None:
         """Set up what depends on the time of the first report."""
 
-    def _step(self, t_ms: int, dt_s: float, rng: random.Random) -> None:
+    def _step(self, t_ms: int, dt_s: float, rng: Random) -> None:
         """Advance the state by `dt_s` seconds to `t_ms`."""
 
     def _metrics(self) -> dict[str, Any]:
         """All of the type's metrics, as measured now."""
         raise NotImplementedError
 
-    def _start_fault(self, t_ms: int, rng: random.Random) -> str:
+    def _start_fault(self, t_ms: int, rng: Random) -> str:
         """Enter a fault; returns its kind."""
-        raise NotImplementedError
+        return "fault"
 
-    def _end_fault(self, t_ms: int, rng: random.Random) -> None:
+    def _end_fault(self, t_ms: int, rng: Random) -> None:
         """Recover from the fault in progress."""
 
 
@@ -165,10 +182,9 @@ class Elevator(DeviceModel):
     """A traction lift answering calls between floors, its door cycling at every landing."""
 
     device_type = "elevator"
-    deadband: ClassVar[dict[str, float]] = {"speed_mps": 0.1}
     fault_minutes = (2.0, 8.0)
 
-    def _setup(self, rng: random.Random) -> None:
+    def _setup(self, rng: Random) -> None:
         self.floors = [f for f in range(-rng.randint(1, 2), rng.randint(12, 32) + 1) if f != 0]
         self.rated_mps = rng.choice((1.5, 1.75, 2.0, 2.5))
         self.run_count = rng.randint(20_000, 400_000)
@@ -181,7 +197,7 @@ class Elevator(DeviceModel):
         self.alarm_at_s: float | None = None
         self.fault_code = ""
 
-    def _begin(self, t_ms: int, rng: random.Random) -> None:
+    def _begin(self, t_ms: int, rng: Random) -> None:
         self.phase_end_s = t_ms / 1000 + rng.uniform(0, 30)
 
     def _set(self, phase: str, at_s: float, duration_s: float) -> None:
@@ -211,7 +227,7 @@ class Elevator(DeviceModel):
             s, speed = d - 0.5 * ACCEL_MPS2 * rest**2, ACCEL_MPS2 * rest
         return from_m + math.copysign(min(s, d), to_m - from_m), speed
 
-    def _next_phase(self, at_s: float, rng: random.Random) -> None:
+    def _next_phase(self, at_s: float, rng: Random) -> None:
         phase = self.phase
         if phase in ("idle", "dwell"):
             here = self._landing()
@@ -231,14 +247,13 @@ class Elevator(DeviceModel):
             if self.occupied:  # leave at once: a closed, occupied, idle car would be an entrapment
                 self._set("dwell", at_s, 1.0)
             else:
-                self._set(
-                    "idle", at_s, rng.expovariate(1 / (45 if is_daytime(at_s * 1000) else 400))
-                )
+                mean_idle_s = 45 if is_daytime(at_s * 1000) else 400
+                self._set("idle", at_s, rng.expovariate(1 / mean_idle_s))
 
     def _landing(self) -> int:
         return min(max(round(self.pos_m / FLOOR_M), 0), len(self.floors) - 1)
 
-    def _step(self, t_ms: int, dt_s: float, rng: random.Random) -> None:
+    def _step(self, t_ms: int, dt_s: float, rng: Random) -> None:
         now_s = t_ms / 1000
         while self.phase_end_s <= now_s:
             self._next_phase(self.phase_end_s, rng)
@@ -261,7 +276,7 @@ class Elevator(DeviceModel):
             "run_count": self.run_count,
         }
 
-    def _start_fault(self, t_ms: int, rng: random.Random) -> str:
+    def _start_fault(self, t_ms: int, rng: Random) -> str:
         if self.phase == "moving":
             # Stops where it is, usually between floors: entrapment if occupied.
             self.fault_code = rng.choice(("SAFETY_CIRCUIT_OPEN", "POWER_FAILURE"))
@@ -277,7 +292,7 @@ class Elevator(DeviceModel):
         self._event(self.fault_code, "raised", floor=self.floors[self._landing()])
         return "entrapment" if self.occupied else "stopped"
 
-    def _end_fault(self, t_ms: int, rng: random.Random) -> None:
+    def _end_fault(self, t_ms: int, rng: Random) -> None:
         self._event(self.fault_code, "cleared", floor=self.floors[self._landing()])
         self.alarm_at_s = None
         now_s = t_ms / 1000
@@ -294,22 +309,19 @@ class FirePanel(DeviceModel):
     fault_minutes = (2.0, 15.0)
     _ZONES = ("lift-lobby", "corridor", "stair", "garage", "plant-room")
 
-    def _setup(self, rng: random.Random) -> None:
+    def _setup(self, rng: Random) -> None:
         self.main_ok = self.backup_ok = True
         self.fault_detail: Body = {}
 
     def _metrics(self) -> dict[str, Any]:
         return {"main_power_ok": self.main_ok, "backup_power_ok": self.backup_ok}
 
-    def _start_fault(self, t_ms: int, rng: random.Random) -> str:
+    def _start_fault(self, t_ms: int, rng: Random) -> str:
         kind = rng.choices(("FIRE_ALARM", "FAULT", "SUPERVISORY", "POWER"), (3, 3, 2, 2))[0]
         floor = rng.choice([f"{rng.randint(1, 30)}F", "B1", "B2"])
         if kind == "FIRE_ALARM":
-            component = f"smoke-{rng.randint(1, 400):04d}"
-            self.fault_detail = {
-                "zone": f"{floor}-{rng.choice(self._ZONES)}",
-                "component": component,
-            }
+            zone = f"{floor}-{rng.choice(self._ZONES)}"
+            self.fault_detail = {"zone": zone, "component": f"smoke-{rng.randint(1, 400):04d}"}
         elif kind == "FAULT":
             self.fault_detail = {
                 "component": rng.choice(("loop-1", "loop-2", f"heat-{rng.randint(1, 99):04d}"))
@@ -325,7 +337,7 @@ class FirePanel(DeviceModel):
         self._event(kind, "raised", **self.fault_detail)
         return kind
 
-    def _end_fault(self, t_ms: int, rng: random.Random) -> None:
+    def _end_fault(self, t_ms: int, rng: Random) -> None:
         if self.fault == "POWER":
             self.main_ok = self.backup_ok = True
         else:
@@ -336,16 +348,15 @@ class SprinklerPipe(DeviceModel):
     """Riser pressure: a slow leak-down topped up by the jockey pump."""
 
     device_type = "sprinkler_pipe"
-    deadband: ClassVar[dict[str, float]] = {"pressure_mpa": 0.005}
 
-    def _setup(self, rng: random.Random) -> None:
+    def _setup(self, rng: Random) -> None:
         self.static = rng.uniform(0.4, 0.65)
         self.leak_mpa_s = rng.uniform(0.005, 0.03) / 3600
         self.p = self.static + rng.uniform(-0.03, 0.02)
         self.noise = 0.0
         self.jockey = False
 
-    def _step(self, t_ms: int, dt_s: float, rng: random.Random) -> None:
+    def _step(self, t_ms: int, dt_s: float, rng: Random) -> None:
         if self.fault == "low":  # a discharge or a closed valve upstream
             self.p = relax(self.p, 0.02, 30, dt_s)
         elif self.fault == "high":  # a failed pressure-reducing valve
@@ -361,7 +372,7 @@ class SprinklerPipe(DeviceModel):
     def _metrics(self) -> dict[str, Any]:
         return {"pressure_mpa": round(max(self.p + self.noise, 0.0), 3)}
 
-    def _start_fault(self, t_ms: int, rng: random.Random) -> str:
+    def _start_fault(self, t_ms: int, rng: Random) -> str:
         return "low" if rng.random() < 0.75 else "high"
 
 
@@ -369,19 +380,18 @@ class FireWaterTank(DeviceModel):
     """Fire water tank: evaporation, topped up by a float valve; a fault drains it."""
 
     device_type = "fire_water_tank"
-    deadband: ClassVar[dict[str, float]] = {"level_pct": 0.2}
     fault_minutes = (15.0, 30.0)
 
-    def _setup(self, rng: random.Random) -> None:
+    def _setup(self, rng: Random) -> None:
         self.level = rng.uniform(96.0, 99.5)
         self.filling = False
         self.noise = 0.0
 
-    def _step(self, t_ms: int, dt_s: float, rng: random.Random) -> None:
+    def _step(self, t_ms: int, dt_s: float, rng: Random) -> None:
         if self.fault:
-            self.level -= 1.5 / 60 * dt_s  # a leak with the refill valve failed
+            self.level = max(self.level - 1.5 / 60 * dt_s, 60.0)  # leak, refill valve failed
         elif self.filling:
-            self.level = min(self.level + 0.5 / 60 * dt_s, 99.5)
+            self.level = min(self.level + 1.0 / 60 * dt_s, 99.5)
             self.filling = self.level < 99.5
         else:
             self.level -= 0.05 / 3600 * dt_s
@@ -390,9 +400,6 @@ class FireWaterTank(DeviceModel):
 
     def _metrics(self) -> dict[str, Any]:
         return {"level_pct": round(min(max(self.level + self.noise, 0.0), 100.0), 1)}
-
-    def _start_fault(self, t_ms: int, rng: random.Random) -> str:
-        return "draining"
 
 
 class FirePump(DeviceModel):
@@ -404,13 +411,10 @@ class FirePump(DeviceModel):
     def _metrics(self) -> dict[str, Any]:
         monday = (local_day(self.now_ms) + 3) % 7 == 0
         test = monday and 10.0 <= local_hour(self.now_ms) < 10 + 10 / 60 and self.fault is None
-        return {
-            "running": test,
-            "auto_mode": self.fault != "manual",
-            "power_ok": self.fault != "power",
-        }
+        auto, power = self.fault != "manual", self.fault != "power"
+        return {"running": test, "auto_mode": auto, "power_ok": power}
 
-    def _start_fault(self, t_ms: int, rng: random.Random) -> str:
+    def _start_fault(self, t_ms: int, rng: Random) -> str:
         return rng.choice(("manual", "power"))
 
 
@@ -418,17 +422,16 @@ class LightingCircuit(DeviceModel):
     """A lighting circuit on a dusk-to-dawn schedule; every third, in the garage, always on."""
 
     device_type = "lighting_circuit"
-    deadband: ClassVar[dict[str, float]] = {"power_w": 20.0}
     fault_minutes = (6.0, 20.0)
 
-    def _setup(self, rng: random.Random) -> None:
+    def _setup(self, rng: Random) -> None:
         self.rated_w = rng.uniform(600, 2400)
         self.always_on = self.index % 3 == 2
         self.on_at, self.off_at = rng.uniform(18.0, 19.0), rng.uniform(6.0, 6.8)
         self.noise = 0.0
         self.failures = 0
 
-    def _step(self, t_ms: int, dt_s: float, rng: random.Random) -> None:
+    def _step(self, t_ms: int, dt_s: float, rng: Random) -> None:
         self.noise = wander(self.noise, 0.0, 600, 0.01, dt_s, rng)
 
     def _metrics(self) -> dict[str, Any]:
@@ -443,13 +446,13 @@ class LightingCircuit(DeviceModel):
             "lamp_failures": self.failures,
         }
 
-    def _start_fault(self, t_ms: int, rng: random.Random) -> str:
+    def _start_fault(self, t_ms: int, rng: Random) -> str:
         if rng.random() < 0.5:
             return "breaker"
         self.failures = rng.randint(1, 3)
         return "lamps"
 
-    def _end_fault(self, t_ms: int, rng: random.Random) -> None:
+    def _end_fault(self, t_ms: int, rng: Random) -> None:
         self.failures = 0
 
 
@@ -457,14 +460,13 @@ class EmergencyLight(DeviceModel):
     """A self-contained emergency luminaire: battery on float charge, last discharge-test result."""
 
     device_type = "emergency_light"
-    deadband: ClassVar[dict[str, float]] = {"battery_v": 0.02}
 
-    def _setup(self, rng: random.Random) -> None:
+    def _setup(self, rng: Random) -> None:
         self.float_v = rng.uniform(3.95, 4.1)
         self.v = self.float_v
         self.test_min = round(rng.uniform(60, 120))
 
-    def _step(self, t_ms: int, dt_s: float, rng: random.Random) -> None:
+    def _step(self, t_ms: int, dt_s: float, rng: Random) -> None:
         if self.fault == "mains":  # lit from the battery, discharging
             self.v = max(self.v - 0.1 / 60 * dt_s, 3.3)
         else:
@@ -478,13 +480,13 @@ class EmergencyLight(DeviceModel):
             "last_test_duration_min": self.test_min,
         }
 
-    def _start_fault(self, t_ms: int, rng: random.Random) -> str:
+    def _start_fault(self, t_ms: int, rng: Random) -> str:
         kind = rng.choice(("mains", "charger", "test"))
         if kind == "test":  # a discharge test the worn battery did not last
             self.test_min = round(rng.uniform(8, 28))
         return kind
 
-    def _end_fault(self, t_ms: int, rng: random.Random) -> None:
+    def _end_fault(self, t_ms: int, rng: Random) -> None:
         if self.fault == "test":  # battery replaced and retested
             self.test_min = round(rng.uniform(60, 120))
 
@@ -493,13 +495,12 @@ class WaterPump(DeviceModel):
     """A domestic-water booster pump: duty and standby swap daily; the VFD holds the setpoint."""
 
     device_type = "water_pump"
-    deadband: ClassVar[dict[str, float]] = {"outlet_pressure_mpa": 0.01}
 
-    def _setup(self, rng: random.Random) -> None:
+    def _setup(self, rng: Random) -> None:
         self.setpoint = rng.uniform(0.35, 0.55)
         self.p = self.setpoint
 
-    def _step(self, t_ms: int, dt_s: float, rng: random.Random) -> None:
+    def _step(self, t_ms: int, dt_s: float, rng: Random) -> None:
         h = local_hour(t_ms)
         sag = 0.02 * (bump(h, 7.5, 1.2) + bump(h, 19.5, 1.8))  # demand peaks pull the main down
         self.p = wander(self.p, self.setpoint - sag, 120, 0.008, dt_s, rng)
@@ -512,23 +513,19 @@ class WaterPump(DeviceModel):
             "outlet_pressure_mpa": round(self.p, 3),
         }
 
-    def _start_fault(self, t_ms: int, rng: random.Random) -> str:
-        return "tripped"
-
 
 class WaterTank(DeviceModel):
     """A domestic roof tank drawn down by day and refilled by its feed pump between 40 and 90 %."""
 
     device_type = "water_tank"
-    deadband: ClassVar[dict[str, float]] = {"level_pct": 0.5}
     fault_minutes = (15.0, 30.0)
 
-    def _setup(self, rng: random.Random) -> None:
+    def _setup(self, rng: Random) -> None:
         self.level = rng.uniform(45, 85)
         self.filling = False
         self.noise = 0.0
 
-    def _step(self, t_ms: int, dt_s: float, rng: random.Random) -> None:
+    def _step(self, t_ms: int, dt_s: float, rng: Random) -> None:
         h = local_hour(t_ms)
         draw = 0.1 + 1.0 * (bump(h, 7.5, 1.2) + bump(h, 19.5, 1.8)) + 0.4 * bump(h, 12.5, 1.5)
         if self.fault:  # feed pump failed while a burst pipe drains the tank
@@ -543,23 +540,19 @@ class WaterTank(DeviceModel):
     def _metrics(self) -> dict[str, Any]:
         return {"level_pct": round(min(max(self.level + self.noise, 0.0), 100.0), 1)}
 
-    def _start_fault(self, t_ms: int, rng: random.Random) -> str:
-        return "draining"
-
 
 class SumpPit(DeviceModel):
     """A sump pit filling slowly, pumped from 60 % down to 20 % by alternating duty pumps."""
 
     device_type = "sump_pit"
-    deadband: ClassVar[dict[str, float]] = {"level_pct": 0.5}
     fault_minutes = (6.0, 15.0)
 
-    def _setup(self, rng: random.Random) -> None:
+    def _setup(self, rng: Random) -> None:
         self.level = rng.uniform(20, 60)
         self.inflow = rng.uniform(0.1, 0.4)  # % per minute
         self.running = 0
 
-    def _step(self, t_ms: int, dt_s: float, rng: random.Random) -> None:
+    def _step(self, t_ms: int, dt_s: float, rng: Random) -> None:
         inflow = self.inflow * (1 + 0.3 * math.sin(t_ms / MS_PER_H))
         if self.fault:  # both pumps faulted during a storm inflow
             self.running, inflow = 0, 12.0
@@ -577,28 +570,18 @@ class SumpPit(DeviceModel):
             "pumps_faulted": 2 if self.fault else 0,
         }
 
-    def _start_fault(self, t_ms: int, rng: random.Random) -> str:
-        return "flooding"
-
 
 class AirQuality(DeviceModel):
     """An indoor air monitor in a lobby or clubhouse; CO2 follows occupancy."""
 
     device_type = "air_quality"
-    deadband: ClassVar[dict[str, float]] = {
-        "temp_c": 0.1,
-        "humidity_pct": 1.0,
-        "co2_ppm": 15.0,
-        "pm25_ugm3": 2.0,
-        "hcho_mgm3": 0.005,
-    }
     fault_minutes = (70.0, 120.0)  # the limits are 1 h means
 
-    def _setup(self, rng: random.Random) -> None:
+    def _setup(self, rng: Random) -> None:
         self.pm_mean = rng.uniform(12, 35)
         self.temp, self.hum, self.co2, self.pm, self.hcho = 24.0, 55.0, 450.0, self.pm_mean, 0.03
 
-    def _step(self, t_ms: int, dt_s: float, rng: random.Random) -> None:
+    def _step(self, t_ms: int, dt_s: float, rng: Random) -> None:
         h = local_hour(t_ms)
         warm = math.cos((h - 15) / 24 * 2 * math.pi)  # warmest mid-afternoon
         occupancy = min(1.0, bump(h, 10, 2) + bump(h, 15, 2) + 0.7 * bump(h, 20, 1.5))
@@ -615,56 +598,51 @@ class AirQuality(DeviceModel):
             "temp_c": round(self.temp, 1),
             "humidity_pct": round(min(max(self.hum, 0.0), 100.0), 1),
             "co2_ppm": round(max(self.co2, 380.0)),
-            "pm25_ugm3": round(max(self.pm, 1.0), 1),
+            "pm25_ugm3": round(max(self.pm, 3.0), 1),
             "hcho_mgm3": round(max(self.hcho, 0.005), 3),
         }
 
-    def _start_fault(self, t_ms: int, rng: random.Random) -> str:
+    def _start_fault(self, t_ms: int, rng: Random) -> str:
         return rng.choice(("ventilation", "haze"))
 
 
 class GarageCo(DeviceModel):
-    """Underground garage CO peaking at the rush hours; exhaust fans on at 12, off below 6 mg/m³."""
+    """Garage CO peaking at the rush hours; exhaust fans start at 12 and stop below 6 mg/m³."""
 
     device_type = "garage_co"
-    deadband: ClassVar[dict[str, float]] = {"co_mgm3": 0.5}
     fault_minutes = (6.0, 15.0)
 
-    def _setup(self, rng: random.Random) -> None:
+    def _setup(self, rng: Random) -> None:
         self.base = rng.uniform(1.5, 3.0)
         self.co = self.base
         self.fans = False
 
-    def _step(self, t_ms: int, dt_s: float, rng: random.Random) -> None:
+    def _step(self, t_ms: int, dt_s: float, rng: Random) -> None:
         h = local_hour(t_ms)
         traffic = bump(h, 8.0, 0.8) + bump(h, 18.3, 1.0) + 0.25 * bump(h, 12.5, 1.0)
         target = self.base + 14 * traffic * (0.6 if self.fans else 1.0)
         if self.fault:  # engines idling with the fans failed
             target, self.fans = 130.0, False
-        self.co = wander(self.co, target, 180 if self.fault else 600, 1.0, dt_s, rng)
+        self.co = wander(self.co, target, 180 if self.fault else 600, 0.6, dt_s, rng)
         if not self.fault:
             self.fans = self.co >= 6 if self.fans else self.co >= 12
 
     def _metrics(self) -> dict[str, Any]:
         return {"co_mgm3": round(max(self.co, 0.0), 1), "fans_running": self.fans}
 
-    def _start_fault(self, t_ms: int, rng: random.Random) -> str:
-        return "co_build_up"
-
 
 class Chiller(DeviceModel):
     """A chiller on a day schedule: 7 °C supply, ΔT following the afternoon load."""
 
     device_type = "chiller"
-    deadband: ClassVar[dict[str, float]] = {"supply_temp_c": 0.1, "return_temp_c": 0.1}
     fault_minutes = (5.0, 20.0)
 
-    def _setup(self, rng: random.Random) -> None:
+    def _setup(self, rng: Random) -> None:
         self.start_h, self.stop_h = rng.uniform(7.0, 8.0), rng.uniform(21.5, 22.5)
         self.supply, self.ret = 17.0, 17.5
         self.running = False
 
-    def _step(self, t_ms: int, dt_s: float, rng: random.Random) -> None:
+    def _step(self, t_ms: int, dt_s: float, rng: Random) -> None:
         h = local_hour(t_ms)
         self.running = self.start_h <= h < self.stop_h and self.fault is None
         if self.running:
@@ -682,21 +660,10 @@ class Chiller(DeviceModel):
             "tripped": self.fault is not None,
         }
 
-    def _start_fault(self, t_ms: int, rng: random.Random) -> str:
-        return "tripped"
 
-
-CHECKPOINTS = (
-    "cp-1f-gate-east",
-    "cp-1f-lobby-01",
-    "cp-1f-refuse-room",
-    "cp-2f-clubhouse",
-    "cp-roof-tank",
-    "cp-b1-pump-room",
-    "cp-b1-garage-01",
-    "cp-b2-garage-03",
-    "cp-b2-sump",
-    "cp-1f-gate-west",
+CHECKPOINTS = (  # one round of a site's guard tour, in order
+    *("cp-1f-gate-east", "cp-1f-lobby-01", "cp-1f-refuse-room", "cp-2f-clubhouse", "cp-roof-tank"),
+    *("cp-b1-pump-room", "cp-b1-garage-01", "cp-b2-garage-03", "cp-b2-sump", "cp-1f-gate-west"),
 )
 
 
@@ -704,29 +671,27 @@ class PatrolReader(DeviceModel):
     """A guard's reader: rounds of checkpoint scans; battery drains all day, charged at 08:00."""
 
     device_type = "patrol_reader"
-    deadband: ClassVar[dict[str, float]] = {"battery_v": 0.02}
     fault_minutes = (1.0, 3.0)
 
-    def _setup(self, rng: random.Random) -> None:
+    def _setup(self, rng: Random) -> None:
         self.guards = [f"g-{rng.randint(1, 9999):04d}" for _ in range(2)]  # day and night shift
         self.next_point = 0
         self.next_scan_ms = 0
         self.noise = 0.0
 
-    def _begin(self, t_ms: int, rng: random.Random) -> None:
+    def _begin(self, t_ms: int, rng: Random) -> None:
         self.next_scan_ms = t_ms + int(rng.uniform(1, 10) * 60_000)
 
     def _guard(self, t_ms: float) -> str:
         return self.guards[0] if 8 <= local_hour(t_ms) < 20 else self.guards[1]
 
-    def _step(self, t_ms: int, dt_s: float, rng: random.Random) -> None:
+    def _step(self, t_ms: int, dt_s: float, rng: Random) -> None:
         while self.next_scan_ms <= t_ms:
             tag = CHECKPOINTS[self.next_point]
             self._event("PATROL_SCAN", tag=tag, guard=self._guard(self.next_scan_ms))
             self.next_point = (self.next_point + 1) % len(CHECKPOINTS)
-            gap_min = (
-                rng.uniform(2, 6) if self.next_point else rng.uniform(20, 60)
-            )  # break between rounds
+            # A few minutes between checkpoints, a break after each round.
+            gap_min = rng.uniform(2, 6) if self.next_point else rng.uniform(20, 60)
             self.next_scan_ms += int(gap_min * 60_000)
         self.noise = wander(self.noise, 0.0, 600, 0.005, dt_s, rng)
 
@@ -734,7 +699,7 @@ class PatrolReader(DeviceModel):
         hours_off_dock = (local_hour(self.now_ms) - 8) % 24
         return {"battery_v": round(4.2 - 0.6 * hours_off_dock / 24 + self.noise, 2)}
 
-    def _start_fault(self, t_ms: int, rng: random.Random) -> str:
+    def _start_fault(self, t_ms: int, rng: Random) -> str:
         tag, guard = CHECKPOINTS[self.next_point - 1], self._guard(t_ms)
         if rng.random() < 0.5:
             self._event("SOS", tag=tag, guard=guard)
@@ -744,25 +709,7 @@ class PatrolReader(DeviceModel):
         return "finding"
 
 
-MODELS: dict[str, type[DeviceModel]] = {
-    m.device_type: m
-    for m in (
-        Elevator,
-        FirePanel,
-        SprinklerPipe,
-        FireWaterTank,
-        FirePump,
-        LightingCircuit,
-        EmergencyLight,
-        WaterPump,
-        WaterTank,
-        SumpPit,
-        AirQuality,
-        GarageCo,
-        Chiller,
-        PatrolReader,
-    )
-}
+MODELS: dict[str, type[DeviceModel]] = {m.device_type: m for m in DeviceModel.__subclasses__()}
 
 # One site: (device_type, device-id prefix, count); ids are "{prefix}-{n}", n from 1.
 SITE_FLEET: list[tuple[str, str, int]] = [
@@ -785,7 +732,7 @@ SITE_FLEET: list[tuple[str, str, int]] = [
 
 def build_fleet(sites: int, seed: int, fault_rate_per_h: float = 0.0) -> list[DeviceModel]:
     """Every device of `sites` sites (site-01, site-02, ...), initial states drawn from `seed`."""
-    rng = random.Random(seed)
+    rng = Random(seed)
     return [
         MODELS[device_type](f"{prefix}-{n + 1}", f"site-{s:02d}", rng, fault_rate_per_h, index=n)
         for s in range(1, sites + 1)

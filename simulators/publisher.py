@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import ssl
@@ -80,7 +81,10 @@ def run(endpoint: MqttEndpoint, plan: SimulationPlan, stop: threading.Event) -> 
     sent = 0
     log.info(
         "simulating %d devices on %d site(s) at %.1f reports/s → %r",
-        len(fleet), plan.sites, plan.rate, endpoint,
+        len(fleet),
+        plan.sites,
+        plan.rate,
+        endpoint,
     )
     try:
         for msg in messages(fleet, plan.seed, start_ms, plan.rate):
@@ -107,10 +111,8 @@ def _disconnect(fleet: Sequence[DeviceModel], clients: Sequence[mqtt.Client]) ->
         infos.append(client.publish(topic, _status("offline", now), qos=1, retain=True))
     deadline = time.monotonic() + 10
     for info in infos:
-        try:
+        with contextlib.suppress(RuntimeError, ValueError):  # never connected: nothing to wait for
             info.wait_for_publish(max(0.1, deadline - time.monotonic()))
-        except (RuntimeError, ValueError):
-            pass  # never connected: nothing to wait for
     for client in clients:
         client.disconnect()
         client.loop_stop()

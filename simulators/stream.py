@@ -20,9 +20,7 @@ class Outgoing(NamedTuple):
     device: int  # index into the fleet
 
 
-def messages(
-    fleet: Sequence[DeviceModel], seed: int, start_ms: int, rate: float
-) -> Iterator[Outgoing]:
+def messages(fleet: Sequence[DeviceModel], seed: int, start_ms: int, rate: float) -> Iterator[Outgoing]:
     """Poll the fleet round-robin, `rate` reports per second of device time, forever.
 
     Deterministic: the same fleet, seed, start and rate give the same messages. A report with

@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -64,7 +64,7 @@ def victoria_metrics(tmp_path: Path) -> Iterator[VictoriaMetrics]:
 
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     """Settings for a test: a data folder under tmp_path, a unique client id, short flushes."""
-    values: dict[str, object] = {
+    values: dict[str, Any] = {
         "data_dir": tmp_path / "data",
         "mqtt_client_id": f"collector-{tmp_path.name}",
         "flush_interval_s": 0.1,

@@ -1,4 +1,4 @@
-"""Real servers (mosquitto, influxd 1.x, victoria-metrics) run as subprocesses on free ports in temporary folders.
+"""Real servers (mosquitto, influxd 1.x, victoria-metrics) as subprocesses on free ports in temporary folders.
 
 Used by the tests' fixtures and by the benchmarks. Each server can be stopped and started
 again on the same port and data folder, to test outages.
@@ -17,6 +17,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 BINARIES = {
     "mosquitto": ["mosquitto", "/usr/sbin/mosquitto"],
@@ -178,7 +179,7 @@ class Influxd(Server):
         """The HTTP API."""
         return f"http://127.0.0.1:{self.port}"
 
-    def query(self, q: str, database: str | None = None) -> list[dict[str, object]]:
+    def query(self, q: str, database: str | None = None) -> list[dict[str, Any]]:
         """Run InfluxQL; the first result's series."""
         params = {"q": q, "epoch": "ms"}
         if database:
@@ -219,7 +220,7 @@ class VictoriaMetrics(Server):
         """The HTTP API."""
         return f"http://127.0.0.1:{self.port}"
 
-    def export(self, match: str) -> list[dict[str, object]]:
+    def export(self, match: str) -> list[dict[str, Any]]:
         """Every series matching `match`, with values and timestamps (ms), after a flush."""
         urllib.request.urlopen(f"{self.url}/internal/force_flush", timeout=30).read()
         query = urllib.parse.urlencode({"match[]": match, "start": "0"})

@@ -8,14 +8,16 @@ from typing import Any
 from urllib.parse import quote
 
 import urllib3
-from influxdb_client import InfluxDBClient, WritePrecision
+from influxdb_client.client.influxdb_client import InfluxDBClient
 from influxdb_client.client.write_api import SYNCHRONOUS
+from influxdb_client.domain.write_precision import WritePrecision
 from influxdb_client.rest import ApiException
 
 from collector.stores.base import Aggregate, StoreRejected, StoreUnavailable
 
 # 400 is a bad point; 413 a batch too large: neither gets better by retrying the same request.
 _REJECTED_STATUSES = frozenset({400, 413, 422})
+_MILLISECONDS: WritePrecision = WritePrecision.MS  # type: ignore[assignment]  # a str constant
 
 
 def _ident(name: str) -> str:
@@ -123,7 +125,7 @@ class InfluxV2Store(_InfluxQL):
                 bucket=self._bucket,
                 org=self._org,
                 record="\n".join(lines),
-                write_precision=WritePrecision.MS,
+                write_precision=_MILLISECONDS,
             )
         except ApiException as exc:
             _check(exc.status or 599, exc.body or exc.reason or "")
@@ -132,7 +134,7 @@ class InfluxV2Store(_InfluxQL):
 
     def close(self) -> None:
         """Release connections."""
-        self._client.close()
+        self._client.close()  # type: ignore[no-untyped-call]
 
 
 class InfluxV1Store(_InfluxQL):

@@ -53,8 +53,14 @@ class SqliteStore:
             series = ",".join(f"{k}={v}" for k, v in sorted(p.tags.items()))
             time_ms = p.time if p.time is not None else time.time_ns() // 1_000_000
             rows.append(
-                (p.measurement, series, time_ms, p.tags.get("site"), p.tags.get("device_id"),
-                 json.dumps(p.fields))
+                (
+                    p.measurement,
+                    series,
+                    time_ms,
+                    p.tags.get("site"),
+                    p.tags.get("device_id"),
+                    json.dumps(p.fields),
+                )
             )
         with self._lock:
             self._db.execute("BEGIN")

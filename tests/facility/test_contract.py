@@ -6,35 +6,65 @@ import json
 
 import pytest
 
-from facility.contract import ContractError, Kind, decode, parse_topic
+from facility.contract import ContractError, Kind, Message, decode, parse_topic
 
 T = "facility/v1/site-a/elevator/elev-1/telemetry"
 NOW = 1_795_749_124_123
 
 
-def _decode(topic: str, doc: object) -> object:
+def _decode(topic: str, doc: object) -> Message:
     return decode(topic, json.dumps(doc).encode(), NOW)
 
 
 def test_telemetry_from_the_contract_example() -> None:
-    m = _decode(T, {"ts": 1795749124123, "seq": 48213, "metrics": {
-        "speed_mps": 0.0, "floor": 12, "door": "closed", "in_door_zone": False, "occupied": True}})
-    assert m == ("site-a", "elevator", "elev-1", Kind.TELEMETRY, 1795749124123, 48213,
-                 {"speed_mps": 0.0, "floor": 12, "door": "closed", "in_door_zone": False,
-                  "occupied": True})
+    m = _decode(
+        T,
+        {
+            "ts": 1795749124123,
+            "seq": 48213,
+            "metrics": {
+                "speed_mps": 0.0,
+                "floor": 12,
+                "door": "closed",
+                "in_door_zone": False,
+                "occupied": True,
+            },
+        },
+    )
+    assert m == (
+        "site-a",
+        "elevator",
+        "elev-1",
+        Kind.TELEMETRY,
+        1795749124123,
+        48213,
+        {"speed_mps": 0.0, "floor": 12, "door": "closed", "in_door_zone": False, "occupied": True},
+    )
 
 
 def test_event_and_status_and_patrol_scan() -> None:
-    e = _decode("facility/v1/s1/fire_panel/fp-1/event", {
-        "ts": 5, "seq": 1, "code": "FIRE_ALARM", "state": "raised",
-        "detail": {"zone": "3F-lift-lobby", "component": "smoke-0031"}})
+    e = _decode(
+        "facility/v1/s1/fire_panel/fp-1/event",
+        {
+            "ts": 5,
+            "seq": 1,
+            "code": "FIRE_ALARM",
+            "state": "raised",
+            "detail": {"zone": "3F-lift-lobby", "component": "smoke-0031"},
+        },
+    )
     assert e.kind is Kind.EVENT and e.body["code"] == "FIRE_ALARM" and e.body["state"] == "raised"
     s = _decode("facility/v1/s1/elevator/e1/status", {"ts": 7, "state": "offline"})
     assert s.body == {"state": "offline"} and s.seq is None
-    p = _decode("facility/v1/s1/patrol_reader/r1/event", {
-        "ts": 9, "code": "PATROL_SCAN", "detail": {"tag": "cp-b2-garage-03", "guard": "g-0012"}})
-    assert p.body == {"code": "PATROL_SCAN", "state": None,
-                      "detail": {"tag": "cp-b2-garage-03", "guard": "g-0012"}}
+    p = _decode(
+        "facility/v1/s1/patrol_reader/r1/event",
+        {"ts": 9, "code": "PATROL_SCAN", "detail": {"tag": "cp-b2-garage-03", "guard": "g-0012"}},
+    )
+    assert p.body == {
+        "code": "PATROL_SCAN",
+        "state": None,
+        "detail": {"tag": "cp-b2-garage-03", "guard": "g-0012"},
+    }
 
 
 def test_ts_absent_is_receive_time_and_rfc3339_is_accepted() -> None:
@@ -108,10 +138,16 @@ def test_oversized_payload_is_refused() -> None:
         ("facility/v1/s/fire_panel/f/event", {"code": "fire_alarm"}, "code:"),
         ("facility/v1/s/fire_panel/f/event", {"code": "FAULT", "state": "on"}, "state:"),
         ("facility/v1/s/fire_panel/f/event", {"code": "FAULT", "detail": "x"}, "detail:"),
-        ("facility/v1/s/patrol_reader/r/event", {"code": "PATROL_SCAN", "detail": {"tag": "t"}},
-         "detail.guard"),
-        ("facility/v1/s/patrol_reader/r/event",
-         {"code": "PATROL_FINDING", "detail": {"tag": "t", "guard": "g"}}, "detail.text"),
+        (
+            "facility/v1/s/patrol_reader/r/event",
+            {"code": "PATROL_SCAN", "detail": {"tag": "t"}},
+            "detail.guard",
+        ),
+        (
+            "facility/v1/s/patrol_reader/r/event",
+            {"code": "PATROL_FINDING", "detail": {"tag": "t", "guard": "g"}},
+            "detail.text",
+        ),
         ("facility/v1/s/elevator/e/status", {"state": "asleep"}, "state:"),
     ],
 )

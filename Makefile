@@ -1,0 +1,36 @@
+# Two commands after a clone: `make demo` runs the demo, `make test` runs the checks and tests.
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTHON ?= python3
+
+.PHONY: demo test lint services bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+demo: $(BIN)/.installed  ## embedded broker + collector + simulators; Ctrl-C stops
+	$(BIN)/facility demo
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+test: lint  ## lint, types, then every test (real-server tests skip when a server is not installed)
+	$(BIN)/pytest
+
+services:  ## install the servers the tests start (Debian, as root)
+	@if command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ]; then :; else NEED=1; fi; \
+	if [ -n "$$NEED" ] || ! command -v influxd >/dev/null || ! command -v victoria-metrics >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			mosquitto mosquitto-clients influxdb victoria-metrics >/dev/null; \
+	fi
+
+bench: $(BIN)/.installed  ## ingest benchmark against real mosquitto + influxd
+	$(BIN)/python -m bench.ingest
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
