@@ -16,6 +16,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from collector.inbox import DeadLetter, Inbox, PendingLine, now_ms, truncated
 from collector.lineprotocol import format_message
+from collector.mqttclient import ReadAheadClient
 from collector.sequence import Verdict
 from collector.stores import TimeSeriesStore
 from collector.stores.factory import open_store
@@ -72,7 +73,7 @@ class Collector:
 
     def _make_client(self) -> mqtt.Client:
         endpoint = self.settings.mqtt
-        client = mqtt.Client(
+        client = ReadAheadClient(
             CallbackAPIVersion.VERSION2,
             client_id=self.settings.mqtt_client_id,
             clean_session=False,  # the broker keeps our subscriptions and queues while we are away

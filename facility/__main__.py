@@ -2,6 +2,6 @@
 
 import sys
 
-from facility.cli import main
+from facility.cli import run
 
-sys.exit(main())
+sys.exit(run())

@@ -156,5 +156,14 @@ def _query(args: argparse.Namespace, settings: Settings) -> None:
     store.close()
 
 
+def run() -> int:
+    """Console entry point: `main`, quiet when its output pipe closes early (`| head`)."""
+    try:
+        return main()
+    except BrokenPipeError:
+        sys.stderr.close()
+        return 0
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

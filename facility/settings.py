@@ -63,6 +63,11 @@ class Settings(BaseSettings):
             MqttEndpoint(value)
         return value or None
 
+    @field_validator("influx_username", "influx_password")
+    @classmethod
+    def _empty_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
     @field_validator("influx_url")
     @classmethod
     def _valid_influx_url(cls, value: str | None) -> str | None:

@@ -286,3 +286,25 @@ def test_collector_killed_mid_stream_loses_nothing(
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
+
+
+def test_broker_restart_the_collector_reconnects_and_resubscribes(
+    tmp_path: Path,
+    mosquitto: Mosquitto,
+    influxd: Influxd,
+    run_collector: Callable[..., RunningCollector],
+) -> None:
+    running = run_collector(make_settings(tmp_path, **v1_settings(tmp_path, mosquitto, influxd)))
+    first = Publisher(mosquitto.url, "first")
+    first.publish_all(readings(100))
+    first.close()
+    wait_until(lambda: influx_count(influxd) == 400, what="before the restart")
+    mosquitto.stop()
+    wait_until(lambda: not running.collector.connected.is_set(), what="collector saw the broker go")
+    mosquitto.start()  # same port, no persistence: the collector must subscribe again
+    wait_until(running.collector.connected.is_set, what="collector reconnected")
+    second = Publisher(mosquitto.url, "second")
+    second.publish_all(readings(100, start=100))
+    second.close()
+    wait_until(lambda: influx_count(influxd) == 800, what="after the restart")
+    assert influx_seqs(influxd) == {d: list(range(200)) for d in DEVICES}

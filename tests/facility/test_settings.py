@@ -1,0 +1,58 @@
+"""Settings: documented once in .env.example, validated at start-up with the field named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from facility.cli import main
+from facility.settings import MqttEndpoint, Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_every_setting_is_documented_in_env_example_with_its_default() -> None:
+    example = (ROOT / ".env.example").read_text()
+    documented = {
+        line.split("=", 1)[0]: line.split("=", 1)[1]
+        for line in example.splitlines()
+        if line.startswith("FACILITY_")
+    }
+    defaults = Settings(_env_file=None)  # type: ignore[call-arg]
+    for name, field in Settings.model_fields.items():
+        key = f"FACILITY_{name.upper()}"
+        assert key in documented, f"{key} is not in .env.example"
+        value = getattr(defaults, name)
+        shown = "" if value is None else str(value)
+        if isinstance(value, float) and value.is_integer():
+            shown = str(int(value))
+        assert documented[key] == shown, f"{key}: .env.example says {documented[key]!r}"
+    # Loaded as a .env file, the example changes nothing.
+    assert Settings(_env_file=ROOT / ".env.example") == defaults  # type: ignore[call-arg]
+
+
+def test_mqtt_url_is_parsed_and_a_bad_one_names_the_field() -> None:
+    e = MqttEndpoint("mqtts://svc:p%40ss@broker.example:8884")
+    assert (e.tls, e.host, e.port, e.username, e.password) == (
+        True,
+        "broker.example",
+        8884,
+        "svc",
+        "p@ss",
+    )
+    assert repr(e) == "mqtts://svc:***@broker.example:8884"
+    assert MqttEndpoint("mqtt://h").port == 1883
+    with pytest.raises(ValidationError, match="mqtt_url"):
+        Settings(_env_file=None, mqtt_url="http://h")  # type: ignore[call-arg]
+    with pytest.raises(ValidationError, match="influx_api"):
+        Settings(_env_file=None, influx_api="v3")  # type: ignore[call-arg]
+
+
+def test_cli_refuses_invalid_settings_with_exit_code_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("FACILITY_BATCH_SIZE", "0")
+    assert main(["dead-letters"]) == 2
+    assert "batch_size" in capsys.readouterr().err
