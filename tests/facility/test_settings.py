@@ -21,7 +21,7 @@ def test_every_setting_is_documented_in_env_example_with_its_default() -> None:
         if line.startswith("FACILITY_")
     }
     defaults = Settings(_env_file=None)  # type: ignore[call-arg]
-    for name, field in Settings.model_fields.items():
+    for name in Settings.model_fields:
         key = f"FACILITY_{name.upper()}"
         assert key in documented, f"{key} is not in .env.example"
         value = getattr(defaults, name)
