@@ -29,7 +29,7 @@ import threading
 import time
 from pathlib import Path
 
-from tests.servers import Influxd, Mosquitto, find_binary
+from tests.servers import CollectorProcess, Influxd, Mosquitto, find_binary
 
 DEVICES = 20
 CHUNKS_PER_S = 50
@@ -206,7 +206,7 @@ def run_phase(
 
 
 def run_flat_out(
-    mosquitto: Mosquitto, influxd: Influxd, collector: subprocess.Popen[bytes], total: int
+    mosquitto: Mosquitto, influxd: Influxd, collector: CollectorProcess, total: int
 ) -> dict[str, float]:
     """Capacity: pause the collector, queue a backlog in the broker, time the drain."""
     site = "bench-flat"
@@ -252,25 +252,9 @@ def main() -> None:
         mosquitto.start()
         influxd.start()
         influxd.create_database("facility")
-        env = {
-            **os.environ,
-            "FACILITY_MQTT_URL": mosquitto.url,
-            "FACILITY_INFLUX_URL": influxd.url,
-            "FACILITY_INFLUX_API": "v1",
-            "FACILITY_INFLUX_DATABASE": "facility",
-            "FACILITY_DATA_DIR": str(work / "data"),
-            "FACILITY_MQTT_CLIENT_ID": "bench-collector",
-        }
-        log = (work / "collector.log").open("wb")
-        collector = subprocess.Popen(
-            [sys.executable, "-m", "facility", "collector"], env=env, stdout=log, stderr=log
-        )
+        collector = CollectorProcess(mosquitto, influxd, work, "bench-collector")
+        collector.start()
         try:
-            deadline = time.time() + 30
-            while "subscribed to" not in (work / "collector.log").read_text():
-                if time.time() > deadline:
-                    sys.exit("collector did not subscribe")
-                time.sleep(0.1)
             results: dict[str, object] = {"phases": []}
             for rate in args.rates:
                 total = int(rate * args.seconds)
@@ -297,10 +281,7 @@ def main() -> None:
             if args.json:
                 args.json.write_text(json.dumps(results, indent=2))
         finally:
-            collector.send_signal(signal.SIGTERM)
-            collector.wait(30)
-            if os.environ.get("BENCH_SHOW_LOG"):
-                print((work / "collector.log").read_text()[-3000:])
+            collector.stop()
             influxd.stop()
             mosquitto.stop()
 

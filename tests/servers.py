@@ -12,6 +12,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -231,3 +232,50 @@ class VictoriaMetrics(Server):
 def require_services() -> bool:
     """True when a missing server must fail the tests rather than skip them (CI)."""
     return os.environ.get("FACILITY_REQUIRE_SERVICES") == "1"
+
+
+class CollectorProcess:
+    """`facility collector` as a process of its own, on a mosquitto and influxd's v1 API."""
+
+    def __init__(
+        self, mosquitto: Mosquitto, influxd: Influxd, workdir: Path, client_id: str, **env: str
+    ) -> None:
+        self.env = {
+            **os.environ,
+            "FACILITY_MQTT_URL": mosquitto.url,
+            "FACILITY_INFLUX_URL": influxd.url,
+            "FACILITY_INFLUX_API": "v1",
+            "FACILITY_INFLUX_DATABASE": "facility",
+            "FACILITY_DATA_DIR": str(workdir / "data"),
+            "FACILITY_MQTT_CLIENT_ID": client_id,
+            **env,
+        }
+        self.dir = workdir
+        self.log = workdir / "collector.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._starts = 0
+
+    def start(self, timeout_s: float = 30.0) -> None:
+        """Start it and wait until it has subscribed."""
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "facility", "collector"],
+                env=self.env,
+                stdout=log,
+                stderr=log,
+                cwd=self.dir,
+            )
+        self._starts += 1
+        _wait_for(lambda: self.log.read_text().count("subscribed to") >= self._starts, "collector", timeout_s)
+
+    @property
+    def pid(self) -> int:
+        """The process id."""
+        assert self.proc is not None
+        return self.proc.pid
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Signal it and wait for it to exit."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(30)

@@ -6,6 +6,7 @@ Every test counts by `seq`: each published reading must be stored exactly once.
 from __future__ import annotations
 
 import json
+import signal
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 
 from collector.inbox import Inbox
 from tests.conftest import Publisher, RunningCollector, make_settings, wait_until
-from tests.servers import Influxd, Mosquitto, VictoriaMetrics
+from tests.servers import CollectorProcess, Influxd, Mosquitto, VictoriaMetrics
 
 pytestmark = pytest.mark.services
 
@@ -52,24 +53,29 @@ def influx_count(influxd: Influxd) -> int:
     return int(series[0]["values"][0][1]) if series else 0
 
 
-def v1_settings(tmp_path: Path, mosquitto: Mosquitto, influxd: Influxd) -> dict[str, object]:
-    """Environment for a collector on mosquitto and influxd's v1 API."""
-    return {
-        "mqtt_url": mosquitto.url,
-        "influx_url": influxd.url,
-        "influx_api": "v1",
-        "influx_database": "facility",
-    }
-
-
-def test_every_reading_stored_once_in_influxdb_v1_with_duplicates_and_bad_input(
+@pytest.fixture
+def v1_collector(
     tmp_path: Path,
     mosquitto: Mosquitto,
     influxd: Influxd,
-    publisher: Publisher,
     run_collector: Callable[..., RunningCollector],
+) -> RunningCollector:
+    """A collector in this process, on this test's mosquitto and influxd's v1 API."""
+    return run_collector(
+        make_settings(
+            tmp_path,
+            mqtt_url=mosquitto.url,
+            influx_url=influxd.url,
+            influx_api="v1",
+            influx_database="facility",
+        )
+    )
+
+
+def test_every_reading_stored_once_in_influxdb_v1_with_duplicates_and_bad_input(
+    influxd: Influxd, publisher: Publisher, v1_collector: RunningCollector
 ) -> None:
-    running = run_collector(make_settings(tmp_path, **v1_settings(tmp_path, mosquitto, influxd)))
+    running = v1_collector
     batch = readings(500)
     publisher.publish_all(batch)
     # A redelivery of 100 readings, and bad input of every kind the contract names.
@@ -95,14 +101,8 @@ def test_every_reading_stored_once_in_influxdb_v1_with_duplicates_and_bad_input(
     assert len(oversized["payload"]) == 1024  # kept truncated
 
 
-def test_events_and_status_are_stored_with_their_tags(
-    tmp_path: Path,
-    mosquitto: Mosquitto,
-    influxd: Influxd,
-    publisher: Publisher,
-    run_collector: Callable[..., RunningCollector],
-) -> None:
-    run_collector(make_settings(tmp_path, **v1_settings(tmp_path, mosquitto, influxd)))
+@pytest.mark.usefixtures("v1_collector")
+def test_events_and_status_are_stored_with_their_tags(influxd: Influxd, publisher: Publisher) -> None:
     detail = {"zone": "3F lift lobby", "component": "smoke-0031"}
     publisher.publish_all(
         [
@@ -128,13 +128,9 @@ def test_events_and_status_are_stored_with_their_tags(
 
 
 def test_a_point_the_store_rejects_is_dead_lettered_and_the_rest_stored(
-    tmp_path: Path,
-    mosquitto: Mosquitto,
-    influxd: Influxd,
-    publisher: Publisher,
-    run_collector: Callable[..., RunningCollector],
+    influxd: Influxd, publisher: Publisher, v1_collector: RunningCollector
 ) -> None:
-    running = run_collector(make_settings(tmp_path, **v1_settings(tmp_path, mosquitto, influxd)))
+    running = v1_collector
     # A point the contract allows but InfluxDB refuses: a field first a number, then a string.
     publisher.publish_all([telemetry("elev-1", 0, mode=1)])
     wait_until(lambda: influx_count(influxd) == 1, what="first point")
@@ -207,13 +203,9 @@ def test_embedded_sqlite_store_keeps_readings_and_answers_queries(
 
 
 def test_store_down_mid_stream_spools_to_disk_and_drains_in_order(
-    tmp_path: Path,
-    mosquitto: Mosquitto,
-    influxd: Influxd,
-    publisher: Publisher,
-    run_collector: Callable[..., RunningCollector],
+    influxd: Influxd, publisher: Publisher, v1_collector: RunningCollector
 ) -> None:
-    running = run_collector(make_settings(tmp_path, **v1_settings(tmp_path, mosquitto, influxd)))
+    running = v1_collector
     publisher.publish_all(readings(200))
     wait_until(lambda: influx_count(influxd) == 800, what="first part stored")
     influxd.stop()
@@ -231,36 +223,10 @@ def test_store_down_mid_stream_spools_to_disk_and_drains_in_order(
 def test_collector_killed_mid_stream_loses_nothing(
     tmp_path: Path, mosquitto: Mosquitto, influxd: Influxd, publisher: Publisher
 ) -> None:
-    import os
-    import signal
-    import subprocess
-    import sys
-
-    env = {
-        **os.environ,
-        "FACILITY_MQTT_URL": mosquitto.url,
-        "FACILITY_INFLUX_URL": influxd.url,
-        "FACILITY_INFLUX_API": "v1",
-        "FACILITY_INFLUX_DATABASE": "facility",
-        "FACILITY_DATA_DIR": str(tmp_path / "data"),
-        "FACILITY_MQTT_CLIENT_ID": "collector-kill-test",
-        "FACILITY_FLUSH_INTERVAL_S": "0.1",
-    }
-    log_path = tmp_path / "collector.log"
-
-    def start() -> subprocess.Popen[bytes]:
-        with log_path.open("ab") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "facility", "collector"],
-                env=env,
-                stdout=log,
-                stderr=log,
-                cwd=tmp_path,
-            )
-        return proc
-
-    proc = start()
-    wait_until(lambda: "subscribed to" in log_path.read_text(), what="collector subscribed")
+    collector = CollectorProcess(
+        mosquitto, influxd, tmp_path, "collector-kill-test", FACILITY_FLUSH_INTERVAL_S="0.1"
+    )
+    collector.start()
     per_device = 3000
     total = per_device * len(DEVICES)
     done = threading.Event()
@@ -272,11 +238,9 @@ def test_collector_killed_mid_stream_loses_nothing(
 
     threading.Thread(target=publish, daemon=True).start()
     wait_until(lambda: influx_count(influxd) >= 2000, what="some readings stored")
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    killed_at = influx_count(influxd)
-    assert killed_at < total, "the stream should still be running when the collector dies"
-    proc = start()
+    collector.stop(signal.SIGKILL)
+    assert influx_count(influxd) < total, "the stream should still be running when the collector dies"
+    collector.start()
     try:
         assert done.wait(120)
         wait_until(lambda: influx_count(influxd) == total, timeout_s=120, what="all stored after restart")
@@ -284,17 +248,13 @@ def test_collector_killed_mid_stream_loses_nothing(
         state = Inbox(tmp_path / "data" / "inbox.db").load_tracker().devices
         assert {key: d.lost for key, d in state.items()} == {(SITE, d): 0 for d in DEVICES}
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(30)
+        collector.stop()
 
 
 def test_broker_restart_the_collector_reconnects_and_resubscribes(
-    tmp_path: Path,
-    mosquitto: Mosquitto,
-    influxd: Influxd,
-    run_collector: Callable[..., RunningCollector],
+    mosquitto: Mosquitto, influxd: Influxd, v1_collector: RunningCollector
 ) -> None:
-    running = run_collector(make_settings(tmp_path, **v1_settings(tmp_path, mosquitto, influxd)))
+    running = v1_collector
     first = Publisher(mosquitto.url, "first")
     first.publish_all(readings(100))
     first.close()
