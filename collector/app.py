@@ -36,7 +36,7 @@ STATS_EVERY_S = 60.0
 CHECKPOINT_EVERY_S = 2.0
 
 MessageHandler = Callable[[Sequence[Message]], None]
-Received = tuple[str, bytes, int, int, int]  # topic, payload, mid, qos, received_ms
+Received = tuple[str, bytes, int, int, int, bool]  # topic, payload, mid, qos, received_ms, retain
 
 
 class Collector:
@@ -65,6 +65,7 @@ class Collector:
         self._checkpointed_at = time.monotonic()
         self._lines_since_checkpoint = False
         self._tidied_through = 0
+        self._stopping = False
         # A deque and an event rather than queue.Queue: no lock round trip per message.
         self._received: collections.deque[Received] = collections.deque()
         self._waiting = False
@@ -117,10 +118,10 @@ class Collector:
             topic = msg.topic
         except UnicodeDecodeError:
             topic = repr(msg._topic)
-        self._received.append((topic, bytes(msg.payload), msg.mid, msg.qos, now_ms()))
+        self._received.append((topic, bytes(msg.payload), msg.mid, msg.qos, now_ms(), msg.retain))
         if self._waiting:
             self._arrived.set()
-        while len(self._received) > QUEUE_MAX:
+        while len(self._received) > QUEUE_MAX and not self._stopping:
             time.sleep(0.001)
 
     def run(self, stop: threading.Event) -> None:
@@ -141,6 +142,7 @@ class Collector:
                     next_stats += STATS_EVERY_S
                     self.log_stats()
         finally:
+            self._stopping = True
             self._client.disconnect()
             self._client.loop_stop()
             self.writer.stop()
@@ -164,26 +166,78 @@ class Collector:
 
     def handle(self, batch: Sequence[Received]) -> None:
         """Decode, buffer durably, then acknowledge and hand on one batch of received messages."""
-        while True:
-            lines, dead, accepted = self._decode(batch)
-            checkpoint = self._checkpoint_due(bool(lines))
+        lines, dead, accepted = self._buffer(batch)
+        for _topic, _payload, mid, qos, _received, _retained in batch:
+            if qos:
+                self._client.ack(mid, qos)
+        self.received += len(batch)
+        self.accepted += len(accepted)
+        self.dead_letters += len(dead)
+        self.writer.notify(len(lines))
+        for handler in self.handlers:
             try:
-                self.inbox.append(
-                    lines,
-                    dead,
-                    stored_through=self.writer.stored_through,
-                    checkpoint=self.tracker.take_dirty() if checkpoint else None,
-                )
-                break
+                handler(accepted)
             except Exception:
-                # Nothing was committed or acknowledged; start again from the committed seq state.
-                log.exception("could not write the durable buffer; retrying in 1 s")
+                log.exception("message handler %r failed", handler)
+
+    def _buffer(self, batch: Sequence[Received]) -> tuple[list[PendingLine], list[DeadLetter], list[Message]]:
+        """Commit a batch to the buffer; returns what was committed. Retries until it is durable.
+
+        If the batch cannot be committed, each message is tried alone, and one that still fails
+        is dead-lettered with the reason, so no single message can stop the collector; when not
+        even a dead letter can be written (disk full), it waits and tries again.
+        """
+        while True:
+            try:
+                return self._commit(batch)
+            except Exception:
+                log.exception("could not write the durable buffer; trying the batch message by message")
+            # Nothing was committed; start again from the committed seq state.
+            self.tracker = self.inbox.load_tracker()
+            try:
+                return self._commit_one_by_one(batch)
+            except Exception:
+                log.exception("could not write the durable buffer at all; retrying in 1 s")
                 self.tracker = self.inbox.load_tracker()
                 time.sleep(1.0)
+
+    def _commit(self, batch: Sequence[Received]) -> tuple[list[PendingLine], list[DeadLetter], list[Message]]:
+        lines, dead, accepted = self._decode(batch)
+        checkpoint = self._checkpoint_due(bool(lines))
+        self.inbox.append(
+            lines,
+            dead,
+            stored_through=self.writer.stored_through,
+            checkpoint=self.tracker.take_dirty() if checkpoint else None,
+        )
         if checkpoint:
             self._checkpointed_at = time.monotonic()
             self._lines_since_checkpoint = False
-        for _topic, _payload, mid, qos, _received in batch:
+        return lines, dead, accepted
+
+    def _commit_one_by_one(
+        self, batch: Sequence[Received]
+    ) -> tuple[list[PendingLine], list[DeadLetter], list[Message]]:
+        lines: list[PendingLine] = []
+        dead: list[DeadLetter] = []
+        accepted: list[Message] = []
+        for item in batch:
+            try:
+                one = self._commit([item])
+            except Exception as exc:
+                self.tracker = self.inbox.load_tracker()
+                topic, payload, _mid, _qos, received, _retained = item
+                reason = f"could not buffer: {exc!r}"[:500]
+                letter = DeadLetter(received, "buffer", topic, reason, truncated(payload))
+                self.inbox.append((), [letter])
+                dead.append(letter)
+                continue
+            lines += one[0]
+            dead += one[1]
+            accepted += one[2]
+        return lines, dead, accepted
+
+        for _topic, _payload, mid, qos, _received, _retained in batch:
             if qos:
                 self._client.ack(mid, qos)
         self.received += len(batch)
@@ -221,15 +275,18 @@ class Collector:
         dead: list[DeadLetter] = []
         accepted: list[Message] = []
         observe = self.tracker.observe
-        for topic, payload, _mid, _qos, received in batch:
+        for topic, payload, _mid, _qos, received, retained in batch:
             try:
                 m = decode(topic, payload, received)
                 duplicate = m.seq is not None and (
-                    observe((m.site, m.device_id), m.seq, m.ts) is Verdict.DUPLICATE
+                    observe((m.site, m.device_id), m.seq, m.ts, m.ts_given) is Verdict.DUPLICATE
                 )
                 if duplicate:
                     continue
-                lines.append(PendingLine(format_message(m), m.site, m.device_id, m.seq, m.ts))
+                if not (retained and not m.ts_given):
+                    # A retained status without its own time is one the broker replays on every
+                    # subscribe; it is not a new reading. The rules still see it.
+                    lines.append(PendingLine(format_message(m), m.site, m.device_id, m.seq, m.ts, m.ts_given))
                 accepted.append(m)
             except ContractError as exc:
                 dead.append(DeadLetter(received, "decode", topic, exc.reason, truncated(payload)))

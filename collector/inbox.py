@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS pending (
     site TEXT NOT NULL,
     device_id TEXT NOT NULL,
     seq INTEGER,
-    ts INTEGER NOT NULL
+    ts INTEGER NOT NULL,
+    ts_given INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS checkpoint (
     name TEXT PRIMARY KEY,
@@ -65,13 +66,14 @@ class PendingLine(NamedTuple):
     device_id: str
     seq: int | None
     ts: int
+    ts_given: bool
 
 
 class DeadLetter(NamedTuple):
     """A message or point set aside, with why."""
 
     received_at: int
-    stage: str  # "decode": broke the contract; "store": the time-series store refused it
+    stage: str  # "decode": broke the contract; "buffer": could not be buffered; "store": the store refused it
     topic: str
     reason: str
     payload: str
@@ -121,7 +123,9 @@ class Inbox:
         with self._transaction() as db:
             if lines:
                 db.executemany(
-                    "INSERT INTO pending (line, site, device_id, seq, ts) VALUES (?, ?, ?, ?, ?)", lines
+                    "INSERT INTO pending (line, site, device_id, seq, ts, ts_given)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    lines,
                 )
             if dead:
                 db.executemany(
@@ -184,11 +188,12 @@ class Inbox:
             }
         )
         replay = self.db.execute(
-            "SELECT site, device_id, seq, ts FROM pending WHERE id > ? AND seq IS NOT NULL ORDER BY id",
+            "SELECT site, device_id, seq, ts, ts_given FROM pending"
+            " WHERE id > ? AND seq IS NOT NULL ORDER BY id",
             (self._checkpoint_id,),
         )
-        for site, device_id, seq, ts in replay:
-            tracker.observe((site, device_id), seq, ts)
+        for site, device_id, seq, ts, ts_given in replay:
+            tracker.observe((site, device_id), seq, ts, bool(ts_given))
         return tracker
 
     def _transaction(self) -> _Transaction:

@@ -7,6 +7,8 @@ from enum import StrEnum
 
 # Missing seqs remembered per device so a late arrival can fill its gap; older gaps stay lost.
 MAX_MISSING = 10_000
+# A redelivery is of a message still in flight, never far behind the newest seq.
+REDELIVERY_WINDOW = 1_000
 
 
 class Verdict(StrEnum):
@@ -16,6 +18,7 @@ class Verdict(StrEnum):
     LATE = "late"  # fills an earlier gap: new data, and one reading less lost
     DUPLICATE = "duplicate"
     RESET = "reset"  # the device started counting again (reboot): new data
+    OLD = "old"  # far behind and not a known gap: stored, the count left as it is
 
 
 @dataclass(slots=True)
@@ -32,17 +35,23 @@ class DeviceSeq:
 class SeqTracker:
     """Classifies each (device, seq) and keeps loss and duplicate counts per device.
 
-    A seq at or below the highest seen that is not a known gap is a duplicate when its device
-    time is not newer than the highest seen; a redelivery carries its original `ts`. With a newer
-    `ts` it is a counter reset, as after a device reboot, and starts a new count.
+    A seq at or below the highest seen that is not a known gap is:
+    - a counter reset (a device reboot: a new count starts) when the device gave a `ts` newer than
+      the newest seen, since a redelivery carries its original `ts`;
+    - otherwise a duplicate when it is within REDELIVERY_WINDOW of the highest seq;
+    - otherwise old: stored, but neither counted nor moving the count (a reboot of a device with
+      no clock, or a late arrival whose gap was forgotten). Data is dropped only as a duplicate.
     """
 
     def __init__(self, state: dict[tuple[str, str], DeviceSeq] | None = None) -> None:
         self.devices: dict[tuple[str, str], DeviceSeq] = state or {}
         self.dirty: set[tuple[str, str]] = set()
 
-    def observe(self, device: tuple[str, str], seq: int, ts: int) -> Verdict:
-        """Record one seq of `device` ((site, device_id)) and say what it was."""
+    def observe(self, device: tuple[str, str], seq: int, ts: int, ts_given: bool = True) -> Verdict:
+        """Record one seq of `device` ((site, device_id)) and say what it was.
+
+        `ts_given` is False when `ts` is the receive time: then it says nothing about a reboot.
+        """
         d = self.devices.get(device)
         if d is None:
             self.devices[device] = DeviceSeq(seq, ts)
@@ -65,10 +74,12 @@ class SeqTracker:
             d.lost -= 1
             self.dirty.add(device)
             return Verdict.LATE
-        if ts > d.high_ts:
+        if ts_given and ts > d.high_ts:
             self.devices[device] = DeviceSeq(seq, ts, lost=d.lost, duplicates=d.duplicates)
             self.dirty.add(device)
             return Verdict.RESET
+        if d.high - seq >= REDELIVERY_WINDOW:
+            return Verdict.OLD
         d.duplicates += 1
         self.dirty.add(device)
         return Verdict.DUPLICATE

@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from collector.inbox import DeadLetter, Inbox, now_ms
+from collector.inbox import DeadLetter, Inbox, now_ms, truncated
 from collector.stores.base import StoreRejected, StoreUnavailable, TimeSeriesStore
 
 log = logging.getLogger(__name__)
@@ -60,24 +60,29 @@ class Writer(threading.Thread):
         self.join(timeout_s)
 
     def run(self) -> None:
-        """Drain until stopped."""
+        """Drain until stopped; an unexpected error is logged and retried, never the end of the thread."""
         inbox = Inbox(self._inbox_path)
         try:
             while not self._stop_event.is_set():
-                self._unseen = 0
-                rows = inbox.take(self._batch_size, after=self.stored_through)
-                if rows and self._deliver(inbox, [line for _, line in rows]):
-                    self.stored_through = rows[-1][0]
-                    self.stored += len(rows)
-                if len(rows) < self._batch_size:
-                    # A partial batch: let more arrive, up to the flush interval.
-                    self._wake.wait(self._flush_interval_s)
-                    self._wake.clear()
-        except Exception:
-            log.exception("time-series writer stopped on an unexpected error")
-            raise
+                try:
+                    self._drain_once(inbox)
+                except Exception:
+                    log.exception("time-series writer failed; retrying in %.0f s", BACKOFF_MAX_S / 10)
+                    self.store_up = False
+                    self._stop_event.wait(BACKOFF_MAX_S / 10)
         finally:
             inbox.close()
+
+    def _drain_once(self, inbox: Inbox) -> None:
+        self._unseen = 0
+        rows = inbox.take(self._batch_size, after=self.stored_through)
+        if rows and self._deliver(inbox, [line for _, line in rows]):
+            self.stored_through = rows[-1][0]
+            self.stored += len(rows)
+        if len(rows) < self._batch_size:
+            # A partial batch: let more arrive, up to the flush interval.
+            self._wake.wait(self._flush_interval_s)
+            self._wake.clear()
 
     def _deliver(self, inbox: Inbox, lines: Sequence[str]) -> bool:
         """Write `lines`, retrying while unavailable; False only if stopped before it succeeded."""
@@ -90,7 +95,9 @@ class Writer(threading.Thread):
                 if len(lines) == 1:
                     self.rejected += 1
                     log.warning("store rejected a point: %s", exc)
-                    inbox.add_dead_letters([DeadLetter(now_ms(), "store", "", str(exc), lines[0])])
+                    measurement = lines[0].split(",", 1)[0]
+                    letter = DeadLetter(now_ms(), "store", measurement, str(exc)[:500], truncated(lines[0]))
+                    inbox.add_dead_letters([letter])
                     return True
                 half = len(lines) // 2
                 return self._deliver(inbox, lines[:half]) and self._deliver(inbox, lines[half:])

@@ -8,10 +8,13 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from pydantic import ValidationError
 
 from facility.settings import Settings
+
+DEMO_FAULTS_PER_H = 2.0
 
 
 def _positive(value: str) -> float:
@@ -42,7 +45,7 @@ def _add_simulation_args(p: argparse.ArgumentParser) -> None:
         type=float,
         default=0.0,
         metavar="PER_HOUR",
-        help="random faults per device per hour of device time (default 0)",
+        help=f"random faults per device per hour of device time (default 0; demo {DEMO_FAULTS_PER_H:g})",
     )
 
 
@@ -61,14 +64,17 @@ def _parser() -> argparse.ArgumentParser:
         metavar="EPOCH_MS",
         help="device time of the first report (default: now)",
     )
-    demo = sub.add_parser("demo", help="embedded broker + collector + simulators in one process")
+    demo = sub.add_parser("demo", help="embedded broker, the whole service and simulators in one process")
     _add_simulation_args(demo)
+    # A demo should show faults becoming tickets within minutes.
+    demo.set_defaults(faults=DEMO_FAULTS_PER_H)
     demo.add_argument(
         "--mqtt-port",
         type=int,
         default=1883,
         help="port of the embedded broker (default 1883, or a free one)",
     )
+    demo.add_argument("--port", type=int, default=8000, help="API port (default 8000, or a free one)")
     query = sub.add_parser("query", help="print one field of stored readings")
     query.add_argument("measurement", help="a device type, or events / status")
     query.add_argument("field", help="a metric name, e.g. floor")
@@ -82,6 +88,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="aggregate into buckets of this many seconds (mean)",
     )
+    serve = sub.add_parser("serve", help="collector, rules, tickets, timers and the API in one process")
+    serve.add_argument("--host", default="127.0.0.1", help="API address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="API port (default 8000)")
+    rules = sub.add_parser("rules", help="work with rules files")
+    rules_sub = rules.add_subparsers(dest="rules_command", required=True)
+    check = rules_sub.add_parser("check", help="validate a rules file as the service would at start-up")
+    check.add_argument("file", type=Path)
     dead = sub.add_parser("dead-letters", help="print the newest dead letters as JSON lines")
     dead.add_argument("--limit", type=int, default=20)
     return parser
@@ -96,10 +109,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"facility: invalid settings:\n{exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "rules":
+        return _check_rules(args.file)
     if args.command == "collector":
         from collector import app
 
         app.run(settings)
+    elif args.command == "serve":
+        from facility import service
+
+        service.run(settings, args.host, args.port)
     elif args.command in ("simulate", "demo"):
         return _simulate_or_demo(args, settings)
     elif args.command == "query":
@@ -111,6 +130,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         for letter in inbox.dead_letters(args.limit):
             print(json.dumps(letter, ensure_ascii=False))
         inbox.close()
+    return 0
+
+
+def _check_rules(path: Path) -> int:
+    from rules.catalogue import check_file
+
+    problems = check_file(path)
+    for problem in problems:
+        print(f"{path}: {problem}", file=sys.stderr)
+    if problems:
+        return 1
+    print(f"{path}: ok")
     return 0
 
 
@@ -130,7 +161,7 @@ def _simulate_or_demo(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "demo":
         from facility import demo
 
-        demo.run(settings, plan, stop, port=args.mqtt_port)
+        demo.run(settings, plan, stop, port=args.mqtt_port, api_port=args.port)
     else:
         publisher.run(settings.mqtt, plan, stop)
     return 0

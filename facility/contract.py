@@ -22,6 +22,11 @@ _SITE_OR_DEVICE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _DEVICE_TYPE = re.compile(r"[a-z][a-z0-9_]*")
 _METRIC_NAME = re.compile(r"[a-z][a-z0-9_]*")
 _EVENT_CODE = re.compile(r"[A-Z][A-Z0-9_]*")
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})")
+MAX_TS_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+MAX_SEQ = 2**63 - 1  # what a store's signed 64-bit integer field holds
+# Field names of the stored point that a metric must not take.
+RESERVED_METRICS = frozenset({"seq", "time"})
 
 
 class Kind(StrEnum):
@@ -178,6 +183,7 @@ class Message(NamedTuple):
     ts: int
     seq: int | None
     body: dict[str, Any]
+    ts_given: bool = True  # False: the payload had no ts and `ts` is the receive time
 
 
 _KINDS = {k.value: k for k in Kind}
@@ -213,30 +219,33 @@ def parse_ts(value: Any, received_ms: int) -> int:
     if isinstance(value, bool):
         raise ContractError("ts: must be epoch milliseconds or an RFC 3339 string")
     if isinstance(value, int):
-        if value < 0:
-            raise ContractError("ts: must not be negative")
-        return value
-    if isinstance(value, str):
+        ms = value
+    elif isinstance(value, str):
+        if not _RFC3339.fullmatch(value):
+            raise ContractError(f"ts: {value[:40]!r} is not RFC 3339 (date, time and offset)")
         try:
-            parsed = datetime.fromisoformat(value)
+            ms = int(datetime.fromisoformat(value).timestamp() * 1000)
         except ValueError:
-            raise ContractError(f"ts: {value[:40]!r} is not RFC 3339") from None
-        if parsed.tzinfo is None or ("T" not in value.upper() and " " not in value):
-            raise ContractError("ts: an RFC 3339 time needs a date, a time and an offset")
-        return int(parsed.timestamp() * 1000)
-    raise ContractError("ts: must be epoch milliseconds or an RFC 3339 string")
+            raise ContractError(f"ts: {value[:40]!r} is not a valid time") from None
+    else:
+        raise ContractError("ts: must be epoch milliseconds or an RFC 3339 string")
+    if not 0 <= ms <= MAX_TS_MS:
+        raise ContractError("ts: must lie between 1970 and 9999")
+    return ms
 
 
 def _check_metric(device_type: DeviceType, name: Any, value: Any) -> None:
     if not isinstance(name, str) or not _METRIC_NAME.fullmatch(name):
         raise ContractError(f"metrics: name {str(name)[:64]!r} does not match [a-z][a-z0-9_]*")
+    if name in RESERVED_METRICS:
+        raise ContractError(f"metrics.{name}: a reserved name (the stored point has its own {name})")
     if isinstance(value, bool):
         ok = device_type.metrics.get(name, BOOL) == BOOL
     elif isinstance(value, int | float):
-        ok = device_type.metrics.get(name, NUMBER) == NUMBER and math.isfinite(value)
+        ok = device_type.metrics.get(name, NUMBER) == NUMBER and _finite(value)
     elif isinstance(value, str):
         declared = device_type.metrics.get(name)
-        ok = declared is None or (isinstance(declared, tuple) and value in declared)
+        ok = (declared is None or (isinstance(declared, tuple) and value in declared)) and _utf8(value)
     else:
         ok = False
     if not ok:
@@ -244,6 +253,22 @@ def _check_metric(device_type: DeviceType, name: Any, value: Any) -> None:
         if isinstance(declared, tuple):
             declared = "one of " + "/".join(declared)
         raise ContractError(f"metrics.{name}: {str(value)[:40]!r} is not {declared}")
+
+
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
+def _utf8(text: str) -> bool:
+    """False for strings JSON allows but UTF-8 cannot carry (lone surrogates from \\ud800 escapes)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _decode_telemetry(device_type: DeviceType, doc: dict[str, Any]) -> dict[str, Any]:
@@ -269,6 +294,8 @@ def _decode_event(device_type: DeviceType, doc: dict[str, Any]) -> dict[str, Any
         detail = {}
     elif not isinstance(detail, dict):
         raise ContractError("detail: must be an object")
+    elif not _utf8(json.dumps(detail, ensure_ascii=False)):
+        raise ContractError("detail: holds text that is not valid Unicode")
     if device_type.name == "patrol_reader":
         for field in _PATROL_DETAIL_REQUIRED.get(code, ()):
             if not isinstance(detail.get(field), str) or not detail[field]:
@@ -289,7 +316,8 @@ def decode(topic: str, payload: bytes, received_ms: int) -> Message:
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise ContractError(f"payload: {len(payload)} bytes, over the {MAX_PAYLOAD_BYTES} limit")
     try:
-        doc = json.loads(payload)
+        # Decoded as UTF-8 first: json.loads would also take UTF-16 and a byte-order mark.
+        doc = json.loads(payload.decode("utf-8"))
     except UnicodeDecodeError:
         raise ContractError("payload: not UTF-8") from None
     except ValueError as exc:
@@ -298,8 +326,8 @@ def decode(topic: str, payload: bytes, received_ms: int) -> Message:
         raise ContractError("payload: must be a JSON object")
     ts = parse_ts(doc.get("ts"), received_ms)
     seq = doc.get("seq")
-    if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int) or seq < 0):
-        raise ContractError("seq: must be a non-negative integer")
+    if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= MAX_SEQ):
+        raise ContractError("seq: must be a non-negative integer below 2^63")
     dtype = DEVICE_TYPES[t.device_type]
     body: dict[str, Any]
     if t.kind is Kind.TELEMETRY:
@@ -308,4 +336,6 @@ def decode(topic: str, payload: bytes, received_ms: int) -> Message:
         body = _decode_event(dtype, doc)
     else:
         body = _decode_status(doc)
-    return Message(t.site, t.device_type, t.device_id, t.kind, ts, seq, body)
+    return Message(
+        t.site, t.device_type, t.device_id, t.kind, ts, seq, body, "ts" in doc and doc["ts"] is not None
+    )

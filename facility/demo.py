@@ -1,18 +1,23 @@
-"""`facility demo`: broker, collector and simulators in one process, so the product runs on a laptop."""
+"""`facility demo`: broker, collector, rules, tickets, API and simulators in one process, on a laptop."""
 
 from __future__ import annotations
 
 import logging
+import secrets
 import socket
 import threading
 import time
 
-from collector.app import Collector, describe_store
-from collector.stores.factory import open_store
+import uvicorn
+
+from collector.app import describe_store
 from facility.broker import EmbeddedBroker
+from facility.service import Service
 from facility.settings import Settings
 from simulators import publisher
 from simulators.publisher import SimulationPlan
+from tickets.lifecycle import Status
+from tickets.service import TicketFilter
 
 log = logging.getLogger(__name__)
 
@@ -31,57 +36,72 @@ def _free_port(host: str) -> int:
         return int(s.getsockname()[1])
 
 
-def run(settings: Settings, plan: SimulationPlan, stop: threading.Event, port: int = 1883) -> None:
+def _port(host: str, wanted: int) -> int:
+    return wanted if _port_free(host, wanted) else _free_port(host)
+
+
+def run(
+    settings: Settings, plan: SimulationPlan, stop: threading.Event, port: int = 1883, api_port: int = 8000
+) -> None:
     """Run the demo until `stop` is set or the plan's duration is over."""
+    host = "127.0.0.1"
     broker = None
     if settings.mqtt_url is None:
-        host = "127.0.0.1"
-        if not _port_free(host, port):
-            port = _free_port(host)
-        broker = EmbeddedBroker(host, port)
+        broker = EmbeddedBroker(host, _port(host, port))
         broker.start()
-        settings = settings.model_copy(update={"mqtt_url": f"mqtt://{DEMO_USER}@{host}:{port}"})
-    endpoint = settings.mqtt
-    store = open_store(settings)
-    collector = Collector(settings, store)
-    print("facility demo")
-    print(f"  broker     {'embedded (amqtt) ' if broker else ''}{endpoint!r}")
-    print(f"  collector  → {describe_store(settings)}")
-    print(f"  buffer     {settings.inbox_path}")
-    print(f"  simulators {plan.sites} site(s), {plan.rate:g} reports/s, seed {plan.seed}")
-    print("  look:      facility query elevator floor --minutes 5    (in another terminal)")
-    print("  stop:      Ctrl-C")
-    collector_stop = threading.Event()
-    collector_thread = threading.Thread(target=collector.run, args=(collector_stop,), name="collector")
-    collector_thread.start()
+        settings = settings.model_copy(update={"mqtt_url": f"mqtt://{DEMO_USER}@{host}:{broker.port}"})
+    if settings.admin_token is None:
+        settings = settings.model_copy(update={"admin_token": secrets.token_urlsafe(16)})
+    api_port = _port(host, api_port)
+    service = Service(settings)
+    service.start()
+    server = uvicorn.Server(uvicorn.Config(service.app(), host=host, port=api_port, log_level="warning"))
+    api_thread = threading.Thread(target=server.run, name="api", daemon=True)
+    api_thread.start()
+    service.wait_ready()
+    url = f"http://{host}:{api_port}"
+    print("facility demo", flush=True)
+    print(f"  broker     {'embedded (amqtt) ' if broker else ''}{settings.mqtt!r}")
+    print(f"  collector  → {describe_store(settings)}; buffer {settings.inbox_path}")
+    print(f"  records    {service.db.engine.url.render_as_string(hide_password=True)}")
+    print(
+        f"  simulators {plan.sites} site(s), {plan.rate:g} reports/s, seed {plan.seed}, "
+        f"{plan.fault_rate_per_h:g} faults per device per hour"
+    )
+    print(f"  API        {url}/api/v1   (OpenAPI: {url}/docs)")
+    print(f"  token      {settings.admin_token}")
+    print(f'  try        curl -H "Authorization: Bearer {settings.admin_token}" {url}/api/v1/tickets')
+    print("  stop       Ctrl-C", flush=True)
     sim_thread = threading.Thread(
-        target=publisher.run, args=(endpoint, plan, stop), name="simulators", daemon=True
+        target=publisher.run, args=(settings.mqtt, plan, stop), name="simulators", daemon=True
     )
     sim_thread.start()
+    collector = service.collector
     try:
         while sim_thread.is_alive() and not stop.wait(10):
+            open_tickets = len(service.tickets.list(TicketFilter(status=Status.OPEN, limit=1000)))
             print(
                 f"  received {collector.received}, stored {collector.writer.stored},"
-                f" dead letters {collector.dead_letters}, duplicates {collector.tracker.duplicates},"
-                f" lost {collector.tracker.lost}",
+                f" dead letters {collector.dead_letters}, lost {collector.tracker.lost},"
+                f" alarm events {service.pipeline.alarm_events}, open tickets {open_tickets}",
                 flush=True,
             )
     finally:
         stop.set()
         sim_thread.join(timeout=15)
-        _wait_quiet(collector)
-        collector_stop.set()
-        collector_thread.join(timeout=30)
-        store.close()
+        _wait_quiet(service)
+        server.should_exit = True
+        api_thread.join(timeout=10)
+        service.stop()
         if broker:
             broker.stop()
         print(f"stopped; {collector.writer.stored} readings stored by {describe_store(settings)}")
 
 
-def _wait_quiet(collector: Collector, timeout_s: float = 5.0) -> None:
+def _wait_quiet(service: Service, timeout_s: float = 5.0) -> None:
     """Give the collector a moment to take what the simulators just sent."""
     deadline = time.monotonic() + timeout_s
     last = -1
-    while time.monotonic() < deadline and collector.received != last:
-        last = collector.received
+    while time.monotonic() < deadline and service.collector.received != last:
+        last = service.collector.received
         time.sleep(0.5)

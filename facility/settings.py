@@ -56,6 +56,17 @@ class Settings(BaseSettings):
     retention_days: int = Field(default=90, ge=1)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    database_url: str | None = Field(default=None, description="Unset: records.db in the data folder.")
+    admin_token: str | None = Field(default=None, description="Bootstrap admin bearer token.")
+    rules_file: Path | None = Field(default=None, description="Unset: the shipped default rules.")
+    inventory_file: Path | None = Field(default=None, description="Devices to register at start-up.")
+    webhook_url: str | None = None
+    publish_alarms: bool = True
+    reopen_cooldown_s: int = Field(default=3600, ge=0)
+    renotify_s: int = Field(default=300, ge=1)
+    escalate_emergency_s: int = Field(default=900, ge=1)
+    escalate_major_s: int = Field(default=1800, ge=1)
+
     @field_validator("mqtt_url")
     @classmethod
     def _valid_mqtt_url(cls, value: str | None) -> str | None:
@@ -63,16 +74,23 @@ class Settings(BaseSettings):
             MqttEndpoint(value)
         return value or None
 
-    @field_validator("influx_username", "influx_password")
+    @field_validator(
+        "influx_username", "influx_password", "database_url", "admin_token", "webhook_url", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: str | None) -> str | None:
         return value or None
 
-    @field_validator("influx_url")
+    @field_validator("influx_url", "webhook_url")
     @classmethod
-    def _valid_influx_url(cls, value: str | None) -> str | None:
+    def _valid_http_url(cls, value: str | None) -> str | None:
         if value and urlsplit(value).scheme not in ("http", "https"):
             raise ValueError(f"{value!r}: expected http(s)://host:port")
+        return value or None
+
+    @field_validator("rules_file", "inventory_file", mode="before")
+    @classmethod
+    def _empty_path_is_unset(cls, value: object) -> object:
         return value or None
 
     @property

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from collector.lineprotocol import parse_line
-from collector.stores.base import Aggregate, StoreRejected
+from collector.stores.base import Aggregate, StoreRejected, StoreUnavailable
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS points (
@@ -63,14 +63,20 @@ class SqliteStore:
                 )
             )
         with self._lock:
-            self._db.execute("BEGIN")
-            self._db.executemany(
-                "INSERT INTO points VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE"
-                " SET fields = json_patch(fields, excluded.fields)",
-                rows,
-            )
-            self._db.execute("COMMIT")
-            self._prune_if_due()
+            try:
+                self._db.execute("BEGIN")
+                self._db.executemany(
+                    "INSERT INTO points VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE"
+                    " SET fields = json_patch(fields, excluded.fields)",
+                    rows,
+                )
+                self._db.execute("COMMIT")
+                self._prune_if_due()
+            except sqlite3.Error as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                # Locked, full or failing disk: worth retrying; the lines wait in the buffer.
+                raise StoreUnavailable(f"sqlite: {exc}") from exc
 
     def _prune_if_due(self) -> None:
         now = time.monotonic()

@@ -12,7 +12,7 @@ def _lines(tracker: SeqTracker, device: str, seqs: range) -> list[PendingLine]:
     out = []
     for s in seqs:
         tracker.observe(("s1", device), s, 1000 + s)
-        out.append(PendingLine(f"line {device} {s}", "s1", device, s, 1000 + s))
+        out.append(PendingLine(f"line {device} {s}", "s1", device, s, 1000 + s, True))
     return out
 
 

@@ -39,6 +39,7 @@ def test_telemetry_from_the_contract_example() -> None:
         1795749124123,
         48213,
         {"speed_mps": 0.0, "floor": 12, "door": "closed", "in_door_zone": False, "occupied": True},
+        True,
     )
 
 
@@ -68,7 +69,8 @@ def test_event_and_status_and_patrol_scan() -> None:
 
 
 def test_ts_absent_is_receive_time_and_rfc3339_is_accepted() -> None:
-    assert _decode(T, {"metrics": {"floor": 1}}).ts == NOW
+    absent = _decode(T, {"metrics": {"floor": 1}})
+    assert absent.ts == NOW and absent.ts_given is False
     m = _decode(T, {"ts": "2026-11-27T12:00:00.250+08:00", "metrics": {"floor": 1}})
     assert m.ts == 1_795_752_000_250
 
@@ -103,8 +105,19 @@ def test_longest_allowed_names_pass() -> None:
         (b"\xff\xfe", "payload: not"),
         (b"[1, 2]", "payload: must be a JSON object"),
         (b'{"metrics": {"floor": 1}, "ts": true}', "ts:"),
-        (b'{"metrics": {"floor": 1}, "ts": -5}', "ts: must not be negative"),
-        (b'{"metrics": {"floor": 1}, "ts": "2026-11-27T12:00:00"}', "ts: an RFC 3339"),
+        (b'{"metrics": {"floor": 1}, "ts": -5}', "ts: must lie between"),
+        (b'{"metrics": {"floor": 1}, "ts": 9223372036854775808}', "ts: must lie between"),
+        (b'{"metrics": {"floor": 1}, "ts": "1969-12-31T23:59:59Z"}', "ts: must lie between"),
+        (b'{"metrics": {"floor": 1}, "ts": "2026-W48-5T12:00:00Z"}', "ts: '2026-W48"),
+        (b'{"metrics": {"floor": 1}, "ts": "2026-11-27T12:00Z"}', "ts: '2026-11-27T12:00Z' is not RFC"),
+        (b'{"metrics": {"floor": 1}, "seq": 9223372036854775808}', "seq:"),
+        (b'{"metrics": {"note": "\\ud800"}}', "metrics.note"),
+        (b'{"metrics": {"floor": 1e400}}', "metrics.floor"),
+        (b'{"metrics": {"floor": ' + b"9" * 400 + b"}}", "metrics.floor"),
+        (b'{"metrics": {"seq": 2}}', "metrics.seq: a reserved name"),
+        (b'\xef\xbb\xbf{"metrics": {"floor": 1}}', "payload: not JSON"),
+        ('{"metrics": {"floor": 1}}'.encode("utf-16"), "payload: not UTF-8"),
+        (b'{"metrics": {"floor": 1}, "ts": "2026-11-27T12:00:00"}', "ts: '2026-11-27T12:00:00' is not RFC"),
         (b'{"metrics": {"floor": 1}, "ts": "yesterday"}', "ts:"),
         (b'{"metrics": {"floor": 1}, "seq": -1}', "seq:"),
         (b'{"metrics": {"floor": 1}, "seq": 1.5}', "seq:"),
@@ -149,6 +162,7 @@ def test_oversized_payload_is_refused() -> None:
             "detail.text",
         ),
         ("facility/v1/s/elevator/e/status", {"state": "asleep"}, "state:"),
+        ("facility/v1/s/fire_panel/f/event", {"code": "FAULT", "detail": {"x": "\ud800"}}, "detail:"),
     ],
 )
 def test_bad_events_and_status(topic: str, doc: dict[str, object], reason: str) -> None:

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -27,7 +28,7 @@ def _demo(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
 
 
 def test_demo_runs_for_its_duration_and_stores_readings_in_sqlite(tmp_path: Path) -> None:
-    proc = _demo(tmp_path, "--duration", "4", "--rate", "100")
+    proc = _demo(tmp_path, "--duration", "4", "--rate", "100", "--port", str(free_port()))
     out, _ = proc.communicate(timeout=90)
     assert proc.returncode == 0, out
     assert "embedded (amqtt)" in out and "timeseries.db" in out
@@ -40,14 +41,19 @@ def test_demo_runs_for_its_duration_and_stores_readings_in_sqlite(tmp_path: Path
 
 
 def test_ctrl_c_stops_the_demo_cleanly(tmp_path: Path) -> None:
-    proc = _demo(tmp_path, "--rate", "50")
-    deadline = time.monotonic() + 60
+    proc = _demo(tmp_path, "--rate", "50", "--port", str(free_port()))
+    lines: list[str] = []
     assert proc.stdout is not None
-    for line in proc.stdout:
-        if "stop:" in line or time.monotonic() > deadline:
-            break
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout or ()), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 60
+    while not any("Ctrl-C" in line for line in lines) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert any("Ctrl-C" in line for line in lines), "".join(lines)
     time.sleep(2)
     proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 0, out
+    assert proc.wait(timeout=60) == 0
+    reader.join(10)
+    proc.stdout.close()
+    out = "".join(lines)
     assert "stopped;" in out and "Traceback" not in out

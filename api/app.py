@@ -1,0 +1,84 @@
+"""The FastAPI application: routers under /api/v1, plus /health and /metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import PlainTextResponse
+from sqlalchemy import func, select, text
+
+from api.auth import TokenBook
+from api.routes import alarms, dead_letters, devices, tickets, tokens
+from collector.stores.base import TimeSeriesStore
+from facility.settings import Settings
+from records.db import Database
+from records.devices import DeviceDirectory
+from records.models import Alarm, Ticket
+from tickets.lifecycle import Status
+from tickets.service import TicketService
+
+
+@dataclass
+class ServiceContext:
+    """What the API serves from; `facility serve` builds it."""
+
+    settings: Settings
+    db: Database
+    tickets: TicketService
+    devices: DeviceDirectory
+    store: TimeSeriesStore
+    tokens: TokenBook
+    # Counters of the running pipeline (collector, rules), for /metrics and /health.
+    counters: Callable[[], dict[str, float]] = field(default=lambda: {})
+    on_register: Callable[..., None] | None = None
+
+
+def create_app(ctx: ServiceContext) -> FastAPI:
+    """The application over one service context."""
+    app = FastAPI(
+        title="facility",
+        version="1",
+        description="IoT facility monitoring and maintenance for property management.",
+    )
+    app.state.settings = ctx.settings
+    app.state.tickets = ctx.tickets
+    app.state.devices = ctx.devices
+    app.state.store = ctx.store
+    app.state.tokens = ctx.tokens
+    app.state.on_register = ctx.on_register
+    v1 = APIRouter(prefix="/api/v1")
+    for module in (tickets, alarms, devices, dead_letters, tokens):
+        v1.include_router(module.router)
+    app.include_router(v1)
+
+    @app.get("/health", tags=["operations"])
+    def health() -> dict[str, object]:
+        """Liveness and the state of the pipeline; 'ok' when the database answers."""
+        with ctx.db.session() as s:
+            s.execute(text("SELECT 1"))
+        return {"status": "ok", **ctx.counters()}
+
+    @app.get("/metrics", response_class=PlainTextResponse, tags=["operations"])
+    def metrics(request: Request) -> str:
+        """Prometheus text format."""
+        lines: list[str] = []
+        for name, value in sorted(ctx.counters().items()):
+            if isinstance(value, bool | int | float):
+                lines.append(f"facility_{name} {float(value):g}")
+        with ctx.db.session() as s:
+            for severity, count in s.execute(
+                select(Alarm.severity, func.count()).where(Alarm.active.is_(True)).group_by(Alarm.severity)
+            ):
+                lines.append(f'facility_alarms_active{{class="{severity}"}} {count}')
+            open_statuses = [Status.OPEN.value, Status.ACKNOWLEDGED.value, Status.IN_PROGRESS.value]
+            for severity, count in s.execute(
+                select(Ticket.severity, func.count())
+                .where(Ticket.status.in_(open_statuses))
+                .group_by(Ticket.severity)
+            ):
+                lines.append(f'facility_tickets_open{{class="{severity}"}} {count}')
+        return "\n".join(lines) + "\n"
+
+    return app

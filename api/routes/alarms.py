@@ -1,0 +1,37 @@
+"""Alarms: list active or all, and acknowledge one."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+
+from api.auth import ANYONE, STAFF, Caller, allow
+from api.schemas import AlarmPublic, alarm_public
+from tickets.service import NotFound, TicketService
+
+router = APIRouter(prefix="/alarms", tags=["alarms"])
+
+
+@router.get("", response_model=list[AlarmPublic])
+def list_alarms(
+    request: Request,
+    _caller: Annotated[Caller, Depends(allow(*ANYONE))],
+    active: Annotated[bool, Query(description="only active alarms (default); false: all")] = True,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[AlarmPublic]:
+    """Alarms, newest first."""
+    service: TicketService = request.app.state.tickets
+    return [alarm_public(a) for a in service.alarms(active, limit)]
+
+
+@router.post("/{alarm_id}/acknowledge", response_model=AlarmPublic)
+def acknowledge(
+    alarm_id: int, request: Request, caller: Annotated[Caller, Depends(allow(*STAFF))]
+) -> AlarmPublic:
+    """Acknowledge an alarm; it stays active until its condition clears."""
+    service: TicketService = request.app.state.tickets
+    try:
+        return alarm_public(service.acknowledge_alarm(alarm_id, caller.name))
+    except NotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None

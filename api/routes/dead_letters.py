@@ -1,0 +1,27 @@
+"""Dead letters: messages and points set aside, with the reason."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from api.auth import STAFF, Caller, allow
+from collector.inbox import Inbox
+
+router = APIRouter(prefix="/dead-letters", tags=["dead letters"])
+
+
+@router.get("")
+def list_dead_letters(
+    request: Request,
+    _caller: Annotated[Caller, Depends(allow(*STAFF))],
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[dict[str, Any]]:
+    """The newest dead letters: when, at which stage, topic, reason and the payload's first 1 KiB."""
+    inbox = Inbox(request.app.state.settings.inbox_path)
+    try:
+        return inbox.dead_letters(limit, offset)
+    finally:
+        inbox.close()

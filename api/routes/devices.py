@@ -1,0 +1,117 @@
+"""Devices: the directory with latest values and open alarms, registration, and a metric's history."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+
+from api.auth import ANYONE, STAFF, Caller, allow
+from api.schemas import DeviceCreate, DevicePublic, HistoryPoint, device_public
+from collector.stores.base import Aggregate, StoreRejected, StoreUnavailable, TimeSeriesStore
+from records.devices import DeviceDirectory
+from records.models import Device
+from tickets.service import TicketService
+
+router = APIRouter(prefix="/devices", tags=["devices"])
+
+
+def _open_alarms(request: Request) -> dict[tuple[str, str], list[str]]:
+    service: TicketService = request.app.state.tickets
+    found: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for a in service.alarms(active_only=True, limit=100_000):
+        found[(a.site, a.device_id)].append(a.rule)
+    return found
+
+
+def _public(d: Device, alarms: list[str]) -> DevicePublic:
+    view = device_public(d, alarms)
+    # Online unless the offline rule holds; unknown for a registered device that never reported.
+    view.online = "offline" not in alarms if (d.last_seen or "offline" in alarms) else None
+    return view
+
+
+@router.get("", response_model=list[DevicePublic])
+def list_devices(
+    request: Request, _caller: Annotated[Caller, Depends(allow(*ANYONE))], site: str | None = None
+) -> list[DevicePublic]:
+    """Every device: last seen, online, latest values and open alarms."""
+    directory: DeviceDirectory = request.app.state.devices
+    alarms = _open_alarms(request)
+    return [_public(d, alarms.get((d.site, d.device_id), [])) for d in directory.list(site)]
+
+
+@router.post("", response_model=DevicePublic, status_code=status.HTTP_201_CREATED)
+def register(
+    body: DeviceCreate, request: Request, _caller: Annotated[Caller, Depends(allow(*STAFF))]
+) -> DevicePublic:
+    """Register a device ahead of its first message: name, location and reporting interval."""
+    directory: DeviceDirectory = request.app.state.devices
+    try:
+        device = directory.register(body.model_dump())
+    except ValueError as exc:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_ENTITY, [{"loc": ["body", "device_type"], "msg": str(exc)}]
+        ) from None
+    engine_hook = getattr(request.app.state, "on_register", None)
+    if engine_hook:
+        engine_hook(device)
+    return _public(device, _open_alarms(request).get((device.site, device.device_id), []))
+
+
+@router.get("/{site}/{device_id}", response_model=DevicePublic)
+def get_device(
+    site: str, device_id: str, request: Request, _caller: Annotated[Caller, Depends(allow(*ANYONE))]
+) -> DevicePublic:
+    """One device."""
+    directory: DeviceDirectory = request.app.state.devices
+    device = directory.get(site, device_id)
+    if device is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no device {site}/{device_id}")
+    return _public(device, _open_alarms(request).get((site, device_id), []))
+
+
+@router.get("/{site}/{device_id}/history", response_model=list[HistoryPoint])
+def history(
+    site: str,
+    device_id: str,
+    request: Request,
+    _caller: Annotated[Caller, Depends(allow(*ANYONE))],
+    metric: Annotated[str, Query(pattern=r"^[a-z][a-z0-9_]*$")],
+    start: datetime | None = None,
+    end: datetime | None = None,
+    every: Annotated[int | None, Query(ge=1, le=86_400, description="bucket seconds")] = None,
+    aggregate: Aggregate = "mean",
+) -> list[HistoryPoint]:
+    """One metric of a device over a time range (default: the last hour), raw or in buckets."""
+    directory: DeviceDirectory = request.app.state.devices
+    store: TimeSeriesStore = request.app.state.store
+    device = directory.get(site, device_id)
+    if device is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no device {site}/{device_id}")
+    end_ms = int(end.timestamp() * 1000) if end else int(time.time() * 1000) + 1
+    start_ms = int(start.timestamp() * 1000) if start else end_ms - 3_600_000
+    if start_ms >= end_ms:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            [{"loc": ["query", "start"], "msg": "start must be before end"}],
+        )
+    try:
+        rows = store.query(
+            device.device_type,
+            metric,
+            start_ms,
+            end_ms,
+            site=site,
+            device_id=device_id,
+            every_s=every,
+            aggregate=aggregate,
+        )
+    except StoreUnavailable as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"time-series store: {exc}") from None
+    except StoreRejected as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"time-series store: {exc}") from None
+    return [HistoryPoint(time=datetime.fromtimestamp(t / 1000, UTC), value=v) for t, v in rows]

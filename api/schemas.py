@@ -1,0 +1,232 @@
+"""Request and response shapes of the API: separate models for what comes in and what goes out."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from records.models import Alarm, AuditEntry, Device, Ticket
+from rules.severity import Severity
+
+_SITE_OR_DEVICE = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+
+
+class AuditPublic(BaseModel):
+    """One change to a ticket."""
+
+    at: datetime
+    actor: str
+    action: str
+    detail: dict[str, Any]
+
+
+class TicketPublic(BaseModel):
+    """A ticket as the API shows it."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: int
+    site: str
+    device_id: str | None
+    device_type: str | None
+    rule: str | None
+    severity: Severity = Field(serialization_alias="class")
+    status: str
+    source: str
+    title: str
+    description: str | None
+    location: str | None
+    reporter: str | None
+    assignee: str | None
+    opened_at: datetime
+    acknowledged_at: datetime | None
+    started_at: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    response_due: datetime
+    occurrences: int
+    last_occurrence_at: datetime
+    emergency_plan_started_at: datetime | None
+    leadership_informed_at: datetime | None
+    temporary_measures: str | None
+    cause: str | None
+    measures: str | None
+    result: str | None
+    followup: str | None
+    escalation_level: int
+    patrol_round_id: int | None
+    audit: list[AuditPublic] | None = None
+
+
+def ticket_public(t: Ticket, with_audit: bool = False) -> TicketPublic:
+    """The public view of a ticket."""
+    fields = {
+        name: getattr(t, name) for name in TicketPublic.model_fields if name not in ("audit", "severity")
+    }
+    audit = (
+        [AuditPublic(at=a.at, actor=a.actor, action=a.action, detail=a.detail) for a in t.audit]
+        if with_audit
+        else None
+    )
+    return TicketPublic(severity=Severity(t.severity), audit=audit, **fields)
+
+
+def audit_public(entries: list[AuditEntry]) -> list[AuditPublic]:
+    """The public view of an audit trail."""
+    return [AuditPublic(at=a.at, actor=a.actor, action=a.action, detail=a.detail) for a in entries]
+
+
+class TicketCreate(BaseModel):
+    """An occupant's fault report (§4.2.1), or another ticket opened by hand."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    site: str = Field(pattern=_SITE_OR_DEVICE)
+    title: str = Field(min_length=1, max_length=300)
+    description: str | None = Field(default=None, max_length=5000)
+    severity: Severity = Field(default=Severity.ROUTINE, alias="class")
+    device_id: str | None = Field(default=None, pattern=_SITE_OR_DEVICE)
+    location: str | None = Field(default=None, max_length=300)
+    reporter: str | None = Field(default=None, max_length=200, description="the occupant: name, unit, phone")
+    source: str = Field(default="occupant", pattern="^(occupant|maintenance)$")
+
+
+class ActionBody(BaseModel):
+    """What may come with an action; which fields an action needs is in the README."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    assignee: str | None = Field(default=None, max_length=100)
+    note: str | None = Field(default=None, max_length=5000)
+    cause: str | None = Field(default=None, max_length=5000)
+    measures: str | None = Field(default=None, max_length=5000)
+    result: str | None = Field(default=None, max_length=5000)
+    emergency_plan_started: bool | None = None
+    leadership_informed: bool | None = None
+    temporary_measures: str | None = Field(default=None, max_length=5000)
+    followup: str | None = Field(default=None, max_length=5000)
+
+
+class AlarmPublic(BaseModel):
+    """An alarm as the API shows it."""
+
+    id: int
+    site: str
+    device_id: str
+    device_type: str
+    rule: str
+    severity: Severity = Field(serialization_alias="class")
+    title: str
+    active: bool
+    acknowledged: bool
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    raised_at: datetime
+    cleared_at: datetime | None
+    last_seen: datetime
+    count: int
+    detail: dict[str, Any]
+    ticket_id: int | None
+
+
+def alarm_public(a: Alarm) -> AlarmPublic:
+    """The public view of an alarm."""
+    return AlarmPublic(
+        id=a.id,
+        site=a.site,
+        device_id=a.device_id,
+        device_type=a.device_type,
+        rule=a.rule,
+        severity=Severity(a.severity),
+        title=a.title,
+        active=a.active,
+        acknowledged=a.acknowledged_at is not None,
+        acknowledged_at=a.acknowledged_at,
+        acknowledged_by=a.acknowledged_by,
+        raised_at=a.raised_at,
+        cleared_at=a.cleared_at,
+        last_seen=a.last_seen,
+        count=a.count,
+        detail=a.detail,
+        ticket_id=a.ticket_id,
+    )
+
+
+class DeviceCreate(BaseModel):
+    """A device registered ahead of its first message."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    site: str = Field(pattern=_SITE_OR_DEVICE)
+    device_id: str = Field(pattern=_SITE_OR_DEVICE)
+    device_type: str
+    name: str | None = Field(default=None, max_length=200)
+    building: str | None = Field(default=None, max_length=100)
+    floor: str | None = Field(default=None, max_length=50)
+    location: str | None = Field(default=None, max_length=200)
+    interval_s: int | None = Field(default=None, ge=1, le=86_400)
+
+
+class DevicePublic(BaseModel):
+    """A device with its last state."""
+
+    site: str
+    device_id: str
+    device_type: str
+    name: str | None
+    building: str | None
+    floor: str | None
+    location: str | None
+    interval_s: int | None
+    registered: bool
+    first_seen: datetime | None
+    last_seen: datetime | None
+    online: bool | None
+    latest: dict[str, Any]
+    open_alarms: list[str]
+
+
+def device_public(d: Device, open_alarms: list[str]) -> DevicePublic:
+    """The public view of a device."""
+    return DevicePublic(
+        site=d.site,
+        device_id=d.device_id,
+        device_type=d.device_type,
+        name=d.name,
+        building=d.building,
+        floor=d.floor,
+        location=d.location,
+        interval_s=d.interval_s,
+        registered=d.registered,
+        first_seen=d.first_seen,
+        last_seen=d.last_seen,
+        online=d.online,
+        latest=d.latest,
+        open_alarms=open_alarms,
+    )
+
+
+class HistoryPoint(BaseModel):
+    """One reading (or bucket) of a metric."""
+
+    time: datetime
+    value: float | bool | str | None
+
+
+class TokenCreate(BaseModel):
+    """A new API token for a person or a system."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    role: str = Field(pattern="^(admin|manager|engineer|guard)$")
+
+
+class TokenIssued(BaseModel):
+    """A token, shown once."""
+
+    name: str
+    role: str
+    token: str

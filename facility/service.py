@@ -1,0 +1,287 @@
+"""One process for a site: collector, rules engine, tickets, timers and the API, wired together."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from fastapi import FastAPI
+from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import select
+
+from api.app import ServiceContext, create_app
+from api.auth import TokenBook
+from collector.app import Collector
+from collector.inbox import now_ms
+from collector.stores.factory import open_store
+from facility.contract import Message
+from facility.settings import Settings
+from records.db import Database, database_url, migrate
+from records.devices import DeviceDirectory
+from records.models import Alarm, Device, EngineState
+from rules.catalogue import Catalogue, default_rules_path, load_rules
+from rules.engine import AlarmEvent, Engine
+from tickets import escalation
+from tickets.escalation import Escalation
+from tickets.notify import Dispatcher, LogNotifier, Notifier, WebhookNotifier, alarm_payload
+from tickets.service import TicketChange, TicketService
+
+log = logging.getLogger(__name__)
+
+TICK_S = 1.0
+
+
+class Pipeline:
+    """Messages → device directory and rules engine → alarms and tickets; timers through `tick`."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        tickets: TicketService,
+        devices: DeviceDirectory,
+        db: Database,
+        dispatcher: Dispatcher,
+        alarm_client: mqtt.Client | None = None,
+    ) -> None:
+        self.engine = engine
+        self.tickets = tickets
+        self.devices = devices
+        self.db = db
+        self.dispatcher = dispatcher
+        self.alarm_client = alarm_client
+        self.alarm_events = 0
+        self._lock = threading.Lock()  # the collector thread and the timer thread share the engine
+        self._saved_version = -1
+
+    def handle(self, messages: Sequence[Message]) -> None:
+        """Collector handler: runs after the messages are durably buffered."""
+        arrival = now_ms()
+        self.devices.observe(messages, arrival)
+        with self._lock:
+            events = [e for m in messages for e in self.engine.process(m, arrival)]
+        self.apply(events)
+
+    def tick(self) -> None:
+        """Timer: durations and offline that fire with no new message; flush the device directory."""
+        with self._lock:
+            events = self.engine.tick(now_ms())
+        self.apply(events)
+        self.devices.flush()
+        self.save_if_changed()
+
+    def apply(self, events: Sequence[AlarmEvent]) -> None:
+        """Record alarm events as alarms and tickets, then tell devices' alarm topics."""
+        for event in events:
+            self.alarm_events += 1
+            self.tickets.apply_alarm(event)
+        if events:
+            self.save_if_changed()
+            if self.alarm_client is not None:
+                for site, device_id in {(e.site, e.device_id) for e in events}:
+                    self._publish_alarms(site, device_id)
+
+    def _publish_alarms(self, site: str, device_id: str) -> None:
+        with self.db.session() as s:
+            active = s.scalars(
+                select(Alarm).where(Alarm.site == site, Alarm.device_id == device_id, Alarm.active.is_(True))
+            ).all()
+            alarms = [
+                {
+                    "rule": a.rule,
+                    "class": a.severity,
+                    "since": a.raised_at.isoformat(),
+                    "ticket_id": a.ticket_id,
+                }
+                for a in active
+            ]
+        topic = f"facility/v1/{site}/alarms/{device_id}"
+        # Retained while active; an empty retained message removes it when nothing is active.
+        payload = alarm_payload(device_id, alarms) if alarms else b""
+        client = self.alarm_client
+        assert client is not None
+
+        def publish() -> None:
+            client.publish(topic, payload, qos=1, retain=True)
+
+        self.dispatcher.submit(publish)
+
+    def on_ticket_change(self, change: TicketChange) -> None:
+        """Ticket listener: a resolved ticket clears its latched (instantaneous-event) alarms."""
+        if change.kind != "resolve" or change.device_id is None:
+            return
+        with self.db.session() as s:
+            latched = s.scalars(
+                select(Alarm).where(Alarm.ticket_id == change.ticket_id, Alarm.active.is_(False))
+            ).all()
+            rules = {a.rule for a in latched if a.detail.get("latched")}
+        with self._lock:
+            for rule in rules:
+                self.engine.clear(change.site, change.device_id, rule)
+
+    def save_if_changed(self) -> None:
+        """Snapshot the engine when its pending or active state changed, so a restart keeps it."""
+        with self._lock:
+            if self.engine.version == self._saved_version:
+                return
+            version, state = self.engine.version, self.engine.snapshot()
+        with self.db.session() as s:
+            row = s.get(EngineState, 1)
+            if row is None:
+                s.add(EngineState(id=1, saved_at=datetime.now(UTC), state=state))
+            else:
+                row.saved_at, row.state = datetime.now(UTC), state
+        self._saved_version = version
+
+
+def load_engine_state(db: Database) -> dict[str, Any] | None:
+    """The engine's last snapshot, if any."""
+    with db.session() as s:
+        row = s.get(EngineState, 1)
+        return row.state if row else None
+
+
+class Service:
+    """Everything `facility serve` runs, built from settings; start() and stop() it around the API."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.db = Database(database_url(settings.database_url, settings.data_dir))
+        migrate(self.db.engine)
+        self.store = open_store(settings)
+        self.catalogue: Catalogue = load_rules(settings.rules_file or default_rules_path())
+        self.engine = Engine(self.catalogue, load_engine_state(self.db))
+        self.tickets = TicketService(self.db, reopen_cooldown_s=settings.reopen_cooldown_s)
+        self.devices = DeviceDirectory(self.db)
+        notifiers: list[Notifier] = [LogNotifier()]
+        if settings.webhook_url:
+            notifiers.append(WebhookNotifier(settings.webhook_url))
+        self.dispatcher = Dispatcher(notifiers)
+        self.alarm_client = self._alarm_client() if settings.publish_alarms else None
+        self.pipeline = Pipeline(
+            self.engine, self.tickets, self.devices, self.db, self.dispatcher, self.alarm_client
+        )
+        self.scheduler = BackgroundScheduler(
+            jobstores={"default": SQLAlchemyJobStore(engine=self.db.engine), "memory": MemoryJobStore()},
+            timezone=UTC,
+        )
+        self.escalation = Escalation(
+            self.scheduler,
+            self.tickets,
+            self.dispatcher,
+            settings.renotify_s,
+            settings.escalate_emergency_s,
+            settings.escalate_major_s,
+        )
+        self.tickets.listeners += [self.escalation.on_change, self.pipeline.on_ticket_change]
+        self.collector = Collector(settings, self.store, handlers=[self.pipeline.handle])
+        self._stop = threading.Event()
+        self._collector_thread = threading.Thread(
+            target=self.collector.run, args=(self._stop,), name="collector"
+        )
+        if settings.inventory_file:
+            for device in self.devices.load_inventory(settings.inventory_file):
+                self.register(device)
+        self.tokens = TokenBook(self.db, settings.admin_token)
+
+    def _alarm_client(self) -> mqtt.Client:
+        endpoint = self.settings.mqtt
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{self.settings.mqtt_client_id}-alarms")
+        if endpoint.username:
+            client.username_pw_set(endpoint.username, endpoint.password)
+        if endpoint.tls:
+            client.tls_set()
+        client.connect_async(endpoint.host, endpoint.port, keepalive=30)
+        return client
+
+    def register(self, device: Device) -> None:
+        """Tell the engine of a device registered ahead, so it is flagged offline if it never reports."""
+        with self.pipeline._lock:
+            self.engine.register_device(
+                device.site, device.device_type, device.device_id, device.interval_s, now_ms()
+            )
+
+    def app(self) -> FastAPI:
+        """The API over this service."""
+        ctx = ServiceContext(
+            settings=self.settings,
+            db=self.db,
+            tickets=self.tickets,
+            devices=self.devices,
+            store=self.store,
+            tokens=self.tokens,
+            counters=self.counters,
+            on_register=self.register,
+        )
+        return create_app(ctx)
+
+    def counters(self) -> dict[str, float]:
+        """The pipeline's counters, for /health and /metrics."""
+        c = self.collector
+        return {
+            "mqtt_connected": float(c.connected.is_set()),
+            "messages_received_total": c.received,
+            "messages_accepted_total": c.accepted,
+            "dead_letters_total": c.dead_letters,
+            "duplicates_total": c.tracker.duplicates,
+            "readings_lost_total": c.tracker.lost,
+            "readings_stored_total": c.writer.stored,
+            "store_up": float(c.writer.store_up),
+            "alarm_events_total": self.pipeline.alarm_events,
+        }
+
+    def start(self) -> None:
+        """Start the timers, the alarm publisher and the collector."""
+        escalation.current = self.escalation
+        self.scheduler.add_job(
+            self.pipeline.tick,
+            "interval",
+            seconds=TICK_S,
+            id="rules-tick",
+            jobstore="memory",
+            max_instances=1,
+            coalesce=True,
+            replace_existing=True,
+        )
+        self.scheduler.start()
+        if self.alarm_client is not None:
+            self.alarm_client.loop_start()
+        self._collector_thread.start()
+
+    def wait_ready(self, timeout_s: float = 30.0) -> bool:
+        """Wait until the collector has subscribed."""
+        return self.collector.connected.wait(timeout_s)
+
+    def stop(self) -> None:
+        """Stop the collector, the timers and the notifiers; keep the engine's state."""
+        self._stop.set()
+        self._collector_thread.join(30)
+        self.scheduler.shutdown(wait=False)
+        self.pipeline.devices.flush()
+        self.pipeline.save_if_changed()
+        self.dispatcher.stop()
+        if self.alarm_client is not None:
+            self.alarm_client.disconnect()
+            self.alarm_client.loop_stop()
+        escalation.current = None
+        self.store.close()
+        self.db.close()
+
+
+def run(settings: Settings, host: str, port: int) -> None:
+    """`facility serve`: the service and its API until SIGINT or SIGTERM."""
+    import uvicorn
+
+    service = Service(settings)
+    service.start()
+    log.info("API on http://%s:%d/api/v1 (OpenAPI at /docs)", host, port)
+    try:
+        uvicorn.run(service.app(), host=host, port=port, log_level=settings.log_level.lower())
+    finally:
+        service.stop()

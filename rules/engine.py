@@ -1,0 +1,512 @@
+"""The rules engine: device messages in, alarms raised and cleared out. Pure: no clock, no I/O.
+
+Time. Durations (`for`, `clear_for`) and rolling means run on device time, the messages' `ts`,
+so a replay faster than real time raises the same alarms with the same timestamps. `tick(now)`
+fires what falls due with no new message: device time is then estimated as the device's last
+`ts` plus the wall-clock time since that message arrived. Offline is judged on wall clock.
+
+Late messages (`ts` older than the newest seen from the device) do not move device time back:
+telemetry and stateful events among them are ignored (the newer values stand; storage keeps
+them all), an instantaneous event still raises (a guard's SOS buffered in a reader is still an
+SOS), and every message but a status `offline` counts as a sign of life. One exception: a
+message with an older `ts` but a higher `seq` than the newest is news from a device whose clock
+was set back; it is taken as the new device time, and pending durations and rolling means start
+again from it (without `seq` that cannot be told from a late message, so it is ignored until the
+device's clock passes its old time). Status messages never move device time: a last will
+carries the `ts` of the connection that set it. Duplicate deliveries (a repeated
+`(device, seq)`) are for the caller to drop, as ingest does.
+
+Rule states per device: pending (condition holds, waiting out `for`), active (raised), and
+clearing (active, clear condition holds, waiting out `clear_for`). An active threshold alarm
+clears when its `clear_when` holds and its `when` does not (without `clear_when`: when `when`
+no longer holds), so overlapping thresholds set by an override cannot make it flap.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from facility.contract import Kind, Message
+from rules.catalogue import OFFLINE, Catalogue, DeviceRules, Rule
+from rules.conditions import Window
+from rules.severity import Severity
+
+SNAPSHOT_FORMAT = 1
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmEvent:
+    """An alarm raised or cleared on one device by one rule."""
+
+    kind: Literal["raised", "cleared"]
+    site: str
+    device_type: str
+    device_id: str
+    rule: str  # rule id; "offline" for the deadman
+    severity: Severity
+    ts: int  # device time (ms) the condition began (raised) or ended (cleared)
+    title: str
+    detail: dict[str, Any]
+
+
+class _RollingMean:
+    """Mean of the readings in (ts - window, ts]: a deque and a running sum, O(1) amortised.
+
+    Unknown until the device has been watched for a whole window, so that the first readings
+    after a device appears (or the engine starts without a snapshot) are not taken for an hour's.
+    """
+
+    __slots__ = ("key", "metric", "ms", "readings", "since", "total")
+
+    def __init__(self, window: Window) -> None:
+        self.key = window.key
+        self.metric = window.metric
+        self.ms = window.ms
+        self.readings: deque[tuple[int, float]] = deque()
+        self.total = 0.0
+        self.since: int | None = None  # device time of the first reading
+
+    def add(self, ts: int, value: float) -> None:
+        if self.since is None:
+            self.since = ts
+        self.readings.append((ts, value))
+        self.total += value
+
+    def mean_at(self, ts: int) -> float | None:
+        readings = self.readings
+        cutoff = ts - self.ms
+        while readings and readings[0][0] <= cutoff:
+            self.total -= readings.popleft()[1]
+        if not readings:
+            self.total = 0.0  # no rounding error carried over
+            return None
+        if self.since is None or self.since > cutoff:
+            return None
+        return self.total / len(readings)
+
+
+class _Device:
+    """What the engine knows of one device."""
+
+    __slots__ = (
+        "active",
+        "clearing",
+        "device_id",
+        "device_type",
+        "in_maintenance",
+        "interval_s",
+        "last_seq",
+        "last_ts",
+        "means",
+        "offline_ms",
+        "pending",
+        "rules",
+        "seen_arrival",
+        "site",
+        "ts_arrival",
+        "values",
+    )
+
+    def __init__(self, site: str, device_type: str, device_id: str, rules: DeviceRules) -> None:
+        self.site = site
+        self.device_type = device_type
+        self.device_id = device_id
+        self.rules = rules
+        self.values: dict[str, Any] = {}
+        self.means = [_RollingMean(w) for w in rules.windows]
+        self.last_ts: int | None = None  # newest device time seen
+        self.last_seq: int | None = None  # highest seq seen
+        self.ts_arrival = 0  # wall clock when the message with last_ts arrived
+        self.seen_arrival = 0  # wall clock of the last sign of life
+        self.interval_s: int | None = None  # the device's own reporting interval, if registered with one
+        self.offline_ms = 0
+        self.pending: dict[str, int] = {}  # rule id → device time its condition began
+        self.clearing: dict[str, int] = {}  # rule id → device time its clear condition began
+        self.active: dict[str, tuple[int, Severity]] = {}  # rule id → (raised ts, class raised with)
+        self.in_maintenance = False
+
+    def device_time(self, now_ms: int) -> int | None:
+        """Device time estimated at wall-clock `now_ms`."""
+        if self.last_ts is None:
+            return None
+        return self.last_ts + max(now_ms - self.ts_arrival, 0)
+
+
+class Engine:
+    """Evaluates the catalogue's rules on device messages; keeps per-device state, snapshots it."""
+
+    def __init__(self, catalogue: Catalogue, state: dict[str, Any] | None = None) -> None:
+        self.catalogue = catalogue
+        self.version = 0  # increases whenever pending or active state changes
+        self._devices: dict[tuple[str, str], _Device] = {}
+        self._factor = catalogue.offline.factor
+        # Alarms to hand out on the next call: those a restore found orphaned by a changed catalogue.
+        self._backlog: list[AlarmEvent] = []
+        if state is not None:
+            self._restore(state)
+
+    # Messages.
+
+    def process(self, m: Message, arrival_ms: int) -> list[AlarmEvent]:
+        """Apply one decoded message; `arrival_ms` is the wall-clock time it was received."""
+        out: list[AlarmEvent] = []
+        if self._backlog:
+            out.extend(self._backlog)
+            self._backlog.clear()
+        dev = self._devices.get((m.site, m.device_id))
+        if dev is None or dev.device_type != m.device_type:
+            dev = self._add_device(m.site, m.device_type, m.device_id, None, arrival_ms, out)
+        ts = m.ts
+        kind = m.kind
+        body = m.body
+        if kind is Kind.STATUS:
+            if body.get("state") == "offline":
+                self._status_offline(dev, ts, arrival_ms, out)
+                return out
+            dev.seen_arrival = arrival_ms
+            if OFFLINE in dev.active:
+                self._back_online(dev, ts, arrival_ms, out)
+            return out
+        dev.seen_arrival = arrival_ms
+        if OFFLINE in dev.active:
+            self._back_online(dev, ts, arrival_ms, out)
+        last = dev.last_ts
+        in_order = last is None or ts >= last
+        seq = m.seq
+        if seq is not None:
+            last_seq = dev.last_seq
+            if last_seq is None or seq > last_seq:
+                dev.last_seq = seq
+                if not in_order:
+                    self._clock_set_back(dev, ts)
+                    in_order = True
+        if in_order:
+            dev.last_ts = ts
+            dev.ts_arrival = arrival_ms
+        if kind is Kind.TELEMETRY:
+            if in_order:
+                self._telemetry(dev, ts, body, out)
+        else:
+            if in_order and (dev.pending or dev.clearing):
+                self._due(dev, ts, out)
+            self._event(dev, ts, body, in_order, out)
+        return out
+
+    def tick(self, now_ms: int) -> list[AlarmEvent]:
+        """Fire what is due by wall-clock `now_ms` with no new message: durations and offline."""
+        out: list[AlarmEvent] = []
+        if self._backlog:
+            out.extend(self._backlog)
+            self._backlog.clear()
+        for dev in self._devices.values():
+            if dev.pending or dev.clearing:
+                at = dev.device_time(now_ms)
+                if at is not None:
+                    self._due(dev, at, out)
+            offline = dev.rules.offline
+            if (
+                offline is not None
+                and OFFLINE not in dev.active
+                and now_ms - dev.seen_arrival >= dev.offline_ms
+                and not (dev.in_maintenance and offline.held_in_maintenance)
+            ):
+                # Device time of the last sign of life, plus the allowed silence.
+                last = dev.device_time(dev.seen_arrival)
+                began = (dev.seen_arrival if last is None else last) + dev.offline_ms
+                detail = {
+                    "reason": "silent",
+                    "last_ts": dev.last_ts,
+                    "interval_s": dev.interval_s or dev.rules.interval_s,
+                    "silent_s": (now_ms - dev.seen_arrival) // 1000,
+                }
+                self._raise(dev, offline, began, detail, out)
+        return out
+
+    def register_device(
+        self,
+        site: str,
+        device_type: str,
+        device_id: str,
+        interval_s: int | None = None,
+        arrival_ms: int = 0,
+    ) -> None:
+        """Know a device ahead: it is flagged offline if it has not reported `factor` times its interval after
+        `arrival_ms` (wall clock). `interval_s` overrides the type's reporting interval for it."""
+        dev = self._devices.get((site, device_id))
+        if dev is None or dev.device_type != device_type:
+            out: list[AlarmEvent] = []
+            dev = self._add_device(site, device_type, device_id, interval_s, arrival_ms, out)
+            self._backlog.extend(out)
+        elif interval_s is not None and interval_s != dev.interval_s:
+            dev.interval_s = interval_s
+            dev.offline_ms = self._offline_ms(dev.rules, interval_s)
+            self.version += 1
+
+    def clear(self, site: str, device_id: str, rule: str) -> None:
+        """Forget an active alarm without an event: for instantaneous events, once their ticket is resolved.
+
+        A threshold rule whose condition still holds raises again from the device's next message.
+        """
+        dev = self._devices.get((site, device_id))
+        if dev is not None and rule in dev.active:
+            del dev.active[rule]
+            dev.clearing.pop(rule, None)
+            self.version += 1
+
+    def active(self) -> list[tuple[str, str, str]]:
+        """(site, device_id, rule) of every active alarm, sorted."""
+        return sorted((d.site, d.device_id, r) for d in self._devices.values() for r in d.active)
+
+    # Evaluation.
+
+    def _telemetry(self, dev: _Device, ts: int, body: dict[str, Any], out: list[AlarmEvent]) -> None:
+        if dev.pending or dev.clearing:
+            # Values hold until the next report, so whatever fell due before this message did so
+            # on the old values: a replay without ticks raises what a live run's tick raised.
+            self._due(dev, ts, out)
+        values = dev.values
+        values.update(body)
+        rules = dev.rules
+        if dev.means:
+            for mean in dev.means:
+                value = body.get(mean.metric)
+                if value is not None:
+                    mean.add(ts, value)
+                values[mean.key] = mean.mean_at(ts)
+        if rules.maintenance is not None:
+            dev.in_maintenance = rules.maintenance.test(values)
+        in_maintenance = dev.in_maintenance
+        pending = dev.pending
+        active = dev.active
+        clearing = dev.clearing
+        for rule, when, clear_when in rules.checks:
+            rid = rule.id
+            hit = when(values)
+            if rid in active:
+                if hit:
+                    if rid in clearing:
+                        del clearing[rid]
+                        self.version += 1
+                    continue
+                if clear_when is None or clear_when(values):
+                    if rule.clear_for_ms == 0:
+                        self._clear(dev, rid, ts, out)
+                    elif rid not in clearing:
+                        clearing[rid] = ts
+                        self.version += 1
+                elif rid in clearing:
+                    del clearing[rid]
+                    self.version += 1
+            elif hit and not (in_maintenance and rule.held_in_maintenance):
+                if rid in pending:
+                    continue  # still waiting: _due above raised whatever had waited long enough
+                if rule.for_ms == 0:
+                    self._raise(dev, rule, ts, self._detail(rule, values), out)
+                else:
+                    pending[rid] = ts
+                    self.version += 1
+            elif rid in pending:
+                del pending[rid]
+                self.version += 1
+
+    def _clock_set_back(self, dev: _Device, ts: int) -> None:
+        """Start pending durations and rolling means again from the device's new time `ts`."""
+        for states in (dev.pending, dev.clearing):
+            for rid in states:
+                states[rid] = ts
+        dev.means = [_RollingMean(Window(m.key, m.metric, m.ms)) for m in dev.means]
+        for mean in dev.means:
+            dev.values[mean.key] = None
+        self.version += 1
+
+    def _due(self, dev: _Device, at: int, out: list[AlarmEvent]) -> None:
+        """Raise the pending and clear the clearing rules whose duration has passed by device time `at`."""
+        by_id = dev.rules.by_id
+        for rid, began in list(dev.pending.items()):
+            rule = by_id.get(rid)
+            if rule is None:
+                del dev.pending[rid]
+                self.version += 1
+            elif at - began >= rule.for_ms:
+                del dev.pending[rid]
+                self._raise(dev, rule, began, self._detail(rule, dev.values), out)
+        for rid, began in list(dev.clearing.items()):
+            rule = by_id.get(rid)
+            if rule is None or at - began >= rule.clear_for_ms:
+                self._clear(dev, rid, began, out)
+
+    def _event(
+        self, dev: _Device, ts: int, body: dict[str, Any], in_order: bool, out: list[AlarmEvent]
+    ) -> None:
+        rules = dev.rules.events.get(body["code"])
+        if not rules:
+            return
+        state = body.get("state")
+        if state is not None and not in_order:
+            return  # a stale raised/cleared would undo a newer one
+        detail = {"code": body["code"], "state": state, "detail": body.get("detail") or {}}
+        for rule in rules:
+            if state == "cleared":
+                if rule.id in dev.active:
+                    self._clear(dev, rule.id, ts, out, detail)
+            elif dev.in_maintenance and rule.held_in_maintenance:
+                continue
+            elif state is None or rule.id not in dev.active:
+                # Without a state the event is instantaneous: each occurrence is news.
+                self._raise(dev, rule, ts, detail, out)
+
+    def _status_offline(self, dev: _Device, ts: int, arrival_ms: int, out: list[AlarmEvent]) -> None:
+        offline = dev.rules.offline
+        if offline is None or OFFLINE in dev.active:
+            return
+        if dev.in_maintenance and offline.held_in_maintenance:
+            return
+        self._raise(dev, offline, self._now_ts(dev, ts, arrival_ms), {"reason": "status"}, out)
+
+    def _back_online(self, dev: _Device, ts: int, arrival_ms: int, out: list[AlarmEvent]) -> None:
+        # Not before the offline alarm's own ts, which a tick may have estimated.
+        self._clear(dev, OFFLINE, max(self._now_ts(dev, ts, arrival_ms), dev.active[OFFLINE][0]), out)
+
+    def _now_ts(self, dev: _Device, ts: int, arrival_ms: int) -> int:
+        """The message's ts, or the device time at its arrival when the ts is older than what was seen."""
+        if dev.last_ts is None or ts >= dev.last_ts:
+            return ts
+        return dev.last_ts + max(arrival_ms - dev.ts_arrival, 0)
+
+    @staticmethod
+    def _detail(rule: Rule, values: dict[str, Any]) -> dict[str, Any]:
+        return {key: values.get(key) for key in rule.reads}
+
+    def _raise(
+        self, dev: _Device, rule: Rule, ts: int, detail: dict[str, Any], out: list[AlarmEvent]
+    ) -> None:
+        dev.active[rule.id] = (ts, rule.severity)
+        self.version += 1
+        out.append(
+            AlarmEvent(
+                "raised",
+                dev.site,
+                dev.device_type,
+                dev.device_id,
+                rule.id,
+                rule.severity,
+                ts,
+                rule.title,
+                detail,
+            )
+        )
+
+    def _clear(
+        self,
+        dev: _Device,
+        rid: str,
+        ts: int,
+        out: list[AlarmEvent],
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        _, severity = dev.active.pop(rid)
+        dev.clearing.pop(rid, None)
+        self.version += 1
+        rule = dev.rules.by_id.get(rid)
+        if detail is None:
+            detail = self._detail(rule, dev.values) if rule is not None else {}
+        title = rule.title if rule is not None else rid
+        out.append(
+            AlarmEvent("cleared", dev.site, dev.device_type, dev.device_id, rid, severity, ts, title, detail)
+        )
+
+    # Devices.
+
+    def _offline_ms(self, rules: DeviceRules, interval_s: int | None) -> int:
+        return int(self._factor * (interval_s or rules.interval_s) * 1000)
+
+    def _add_device(
+        self,
+        site: str,
+        device_type: str,
+        device_id: str,
+        interval_s: int | None,
+        arrival_ms: int,
+        out: list[AlarmEvent],
+    ) -> _Device:
+        old = self._devices.get((site, device_id))
+        if old is not None:
+            # The id now reports as another type: the old device's alarms end here.
+            for rid in list(old.active):
+                self._clear(old, rid, old.last_ts or 0, out)
+        rules = self.catalogue.for_device(site, device_type, device_id)
+        dev = _Device(site, device_type, device_id, rules)
+        dev.interval_s = interval_s
+        dev.offline_ms = self._offline_ms(rules, interval_s)
+        dev.seen_arrival = arrival_ms
+        dev.ts_arrival = arrival_ms
+        self._devices[(site, device_id)] = dev
+        self.version += 1
+        return dev
+
+    # State.
+
+    def snapshot(self) -> dict[str, Any]:
+        """The whole state as JSON-serialisable data, for `Engine(catalogue, state)` after a restart."""
+        return {
+            "format": SNAPSHOT_FORMAT,
+            "version": self.version,
+            "devices": [
+                {
+                    "site": d.site,
+                    "device_type": d.device_type,
+                    "device_id": d.device_id,
+                    "interval_s": d.interval_s,
+                    "last_ts": d.last_ts,
+                    "last_seq": d.last_seq,
+                    "ts_arrival": d.ts_arrival,
+                    "seen_arrival": d.seen_arrival,
+                    "values": {k: v for k, v in d.values.items() if not k.startswith("mean(")},
+                    "means": {
+                        m.key: {"since": m.since, "readings": [list(r) for r in m.readings]} for m in d.means
+                    },
+                    "pending": dict(d.pending),
+                    "clearing": dict(d.clearing),
+                    "active": {rid: [ts, str(s)] for rid, (ts, s) in d.active.items()},
+                }
+                for d in self._devices.values()
+            ],
+        }
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        if state.get("format") != SNAPSHOT_FORMAT:
+            raise ValueError(f"engine state format {state.get('format')!r}, expected {SNAPSHOT_FORMAT}")
+        for item in state["devices"]:
+            rules = self.catalogue.for_device(item["site"], item["device_type"], item["device_id"])
+            dev = _Device(item["site"], item["device_type"], item["device_id"], rules)
+            dev.interval_s = item["interval_s"]
+            dev.offline_ms = self._offline_ms(rules, dev.interval_s)
+            dev.last_ts = item["last_ts"]
+            dev.last_seq = item.get("last_seq")
+            dev.ts_arrival = item["ts_arrival"]
+            dev.seen_arrival = item["seen_arrival"]
+            dev.values.update(item["values"])
+            saved = item["means"]
+            for mean in dev.means:
+                window = saved.get(mean.key, {})
+                for ts, value in window.get("readings", ()):
+                    mean.add(ts, value)
+                mean.since = window.get("since")
+                if dev.last_ts is not None:
+                    dev.values[mean.key] = mean.mean_at(dev.last_ts)
+            if rules.maintenance is not None:
+                dev.in_maintenance = rules.maintenance.test(dev.values)
+            # Keep pending durations only for rules the (possibly changed) catalogue still has.
+            for rid, began in item["pending"].items():
+                rule = rules.by_id.get(rid)
+                if rule is not None and rule.when is not None:
+                    dev.pending[rid] = began
+            dev.active = {rid: (ts, Severity(s)) for rid, (ts, s) in item["active"].items()}
+            dev.clearing = {rid: c for rid, c in item["clearing"].items() if rid in dev.active}
+            self._devices[(dev.site, dev.device_id)] = dev
+            # Alarms of rules the catalogue no longer has (or disabled) end with the restart.
+            for rid in [r for r in dev.active if r not in rules.by_id]:
+                self._clear(dev, rid, dev.last_ts or 0, self._backlog)
+        self.version = int(state.get("version", 0)) + 1
