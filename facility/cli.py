@@ -64,6 +64,19 @@ def _parser() -> argparse.ArgumentParser:
         metavar="EPOCH_MS",
         help="device time of the first report (default: now)",
     )
+    sim.add_argument(
+        "--scenario",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="play a fault scenario (YAML) instead of the fleet; see simulators/scenarios/",
+    )
+    sim.add_argument(
+        "--speed",
+        type=float,
+        default=0.0,
+        help="with --scenario: device seconds per wall second (default 0: as fast as possible)",
+    )
     demo = sub.add_parser("demo", help="embedded broker, the whole service and simulators in one process")
     _add_simulation_args(demo)
     # A demo should show faults becoming tickets within minutes.
@@ -162,6 +175,10 @@ def _simulate_or_demo(args: argparse.Namespace, settings: Settings) -> int:
         from facility import demo
 
         demo.run(settings, plan, stop, port=args.mqtt_port, api_port=args.port)
+    elif args.scenario is not None:
+        from simulators import scenario
+
+        scenario.run(settings.mqtt, scenario.load(args.scenario), stop, speed=args.speed, start_ms=args.start)
     else:
         publisher.run(settings.mqtt, plan, stop)
     return 0

@@ -17,7 +17,15 @@ from collector.app import Collector
 from collector.stores.base import TimeSeriesStore
 from collector.stores.factory import open_store
 from facility.settings import Settings
-from tests.servers import Influxd, Mosquitto, Server, VictoriaMetrics, find_binary, require_services
+from tests.servers import (
+    Influxd,
+    Mosquitto,
+    PostgreSQL,
+    Server,
+    VictoriaMetrics,
+    find_binary,
+    require_services,
+)
 
 
 def _binary(name: str) -> str:
@@ -54,6 +62,24 @@ def influxd(tmp_path: Path) -> Iterator[Influxd]:
     for server in _serve(Influxd, "influxd", tmp_path):
         server.create_database("facility")
         yield server
+
+
+@pytest.fixture(scope="session")
+def postgresql() -> Iterator[PostgreSQL]:
+    """One PostgreSQL server for the session (tests use their own tables' contents)."""
+    from tests.servers import find_postgres_bin
+
+    bindir = find_postgres_bin()
+    if bindir is None:
+        message = "PostgreSQL is not installed (apt-get install postgresql)"
+        if require_services():
+            pytest.fail(message + "; FACILITY_REQUIRE_SERVICES=1 forbids skipping")
+        pytest.skip(message)
+    server = PostgreSQL(bindir, Path("unused"))
+    server.start()
+    yield server
+    server.stop()
+    server.remove()
 
 
 @pytest.fixture
@@ -154,3 +180,67 @@ def wait_until(check: Callable[[], bool], timeout_s: float = 30.0, what: str = "
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
         time.sleep(0.05)
+
+
+@pytest.fixture
+def service(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[Any]:
+    """The whole service (`facility serve` without HTTP) on this test's mosquitto, records in SQLite."""
+    from facility.service import Service
+
+    svc = Service(make_settings(tmp_path, mqtt_url=mosquitto.url, admin_token=ADMIN_TOKEN))
+    svc.start()
+    assert svc.wait_ready(15), "collector did not subscribe"
+    yield svc
+    svc.stop()
+
+
+ADMIN_TOKEN = "test-admin-token"
+
+
+class Api:
+    """Real HTTP to a service's API served by uvicorn on a free port."""
+
+    def __init__(self, app: Any) -> None:
+        import httpx
+        import uvicorn
+
+        from tests.servers import free_port
+
+        port = free_port()
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise TimeoutError("API did not start")
+            time.sleep(0.02)
+        self.http = httpx.Client(base_url=self.url, timeout=10)
+        self.admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+    def get(self, path: str, token: str | None = ADMIN_TOKEN, **kw: Any) -> Any:
+        """GET with a bearer token."""
+        return self.http.get(path, headers=_auth(token), **kw)
+
+    def post(self, path: str, json: Any = None, token: str | None = ADMIN_TOKEN) -> Any:
+        """POST JSON with a bearer token."""
+        return self.http.post(path, json=json, headers=_auth(token))
+
+    def close(self) -> None:
+        """Stop the server."""
+        self.http.close()
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+def _auth(token: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+@pytest.fixture
+def api(service: Any) -> Iterator[Api]:
+    """The running service's API over real HTTP, with the admin token by default."""
+    client = Api(service.app())
+    yield client
+    client.close()

@@ -54,7 +54,7 @@ def register(
         device = directory.register(body.model_dump())
     except ValueError as exc:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY, [{"loc": ["body", "device_type"], "msg": str(exc)}]
+            status.HTTP_422_UNPROCESSABLE_CONTENT, [{"loc": ["body", "device_type"], "msg": str(exc)}]
         ) from None
     engine_hook = getattr(request.app.state, "on_register", None)
     if engine_hook:
@@ -96,7 +96,7 @@ def history(
     start_ms = int(start.timestamp() * 1000) if start else end_ms - 3_600_000
     if start_ms >= end_ms:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
             [{"loc": ["query", "start"], "msg": "start must be before end"}],
         )
     try:

@@ -87,4 +87,4 @@ def act(
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     except RecordMissing as exc:
         detail = [{"loc": ["body", f], "msg": str(exc), "type": "missing"} for f in exc.fields]
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail) from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail) from None

@@ -1,0 +1,160 @@
+"""The HTTP API, as people and systems use it: real HTTP to a running service on a real broker."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from tests.conftest import Api, Publisher, wait_until
+
+pytestmark = pytest.mark.services
+
+ELEVATOR = "facility/v1/s1/elevator/elev-3/telemetry"
+
+
+def _trapped(seq: int, t0: int) -> dict[str, Any]:
+    return {
+        "ts": t0 + seq * 5000,
+        "seq": seq,
+        "metrics": {"occupied": True, "moving": False, "door": "closed", "in_door_zone": False, "floor": 7},
+    }
+
+
+def test_nothing_under_api_v1_answers_without_a_valid_token(api: Api) -> None:
+    app: Any = api.server.config.app
+    for route in app.routes:
+        path = getattr(route, "path", "")
+        if not path.startswith("/api/v1"):
+            continue
+        concrete = (
+            path.replace("{ticket_id}", "1").replace("{alarm_id}", "1").replace("{action}", "acknowledge")
+        )
+        concrete = concrete.replace("{site}", "s1").replace("{device_id}", "d1")
+        for method in route.methods:
+            for token in (None, "wrong-token"):
+                r = api.http.request(
+                    method, concrete, headers={"Authorization": f"Bearer {token}"} if token else {}
+                )
+                assert r.status_code == 401, (method, concrete, token, r.status_code)
+    assert api.get("/health", token=None).json()["status"] == "ok"
+
+
+def test_roles_limit_what_each_token_may_do(api: Api) -> None:
+    tokens = {}
+    for role in ("manager", "engineer", "guard"):
+        r = api.post("/api/v1/tokens", {"name": f"{role}-1", "role": role})
+        assert r.status_code == 201
+        tokens[role] = r.json()["token"]
+    assert (
+        api.post("/api/v1/tokens", {"name": "x", "role": "admin"}, token=tokens["manager"]).status_code == 403
+    )
+    report = {"site": "s1", "title": "Lobby light flickering", "reporter": "Unit 3A"}
+    r = api.post("/api/v1/tickets", report, token=tokens["guard"])
+    assert r.status_code == 201
+    ticket_id = r.json()["id"]
+    assert api.post(f"/api/v1/tickets/{ticket_id}/acknowledge", token=tokens["guard"]).status_code == 403
+    assert api.get("/api/v1/dead-letters", token=tokens["guard"]).status_code == 403
+    r = api.post(f"/api/v1/tickets/{ticket_id}/acknowledge", token=tokens["engineer"])
+    assert r.status_code == 200 and r.json()["status"] == "acknowledged"
+    assert r.json()["audit"][-1]["actor"] == "engineer-1"
+    assert api.post("/api/v1/tokens", {"name": "x", "role": "root"}).status_code == 422
+
+
+def test_an_occupant_report_is_worked_and_closed_as_the_manual_says(api: Api) -> None:
+    r = api.post(
+        "/api/v1/tickets", {"site": "s1", "title": "No water on 12F", "class": "major", "reporter": "12B"}
+    )
+    assert r.status_code == 201
+    t = r.json()
+    assert (t["source"], t["class"], t["status"], t["occurrences"]) == ("occupant", "major", "open", 1)
+    url = f"/api/v1/tickets/{t['id']}"
+    assert api.post(f"{url}/resolve").status_code == 409  # open → resolved is not a transition
+    assert api.get(url).json()["status"] == "open"
+    assert api.post(f"{url}/acknowledge").status_code == 200
+    assert api.post(f"{url}/assign", {"assignee": "eng-2"}).json()["assignee"] == "eng-2"
+    assert api.post(f"{url}/start").status_code == 200
+    r = api.post(f"{url}/resolve", {"cause": "pump tripped"})
+    assert r.status_code == 422
+    assert {d["loc"][-1] for d in r.json()["detail"]} == {"measures", "result"}
+    record = {"cause": "pump tripped", "measures": "reset and tested", "result": "water back"}
+    r = api.post(f"{url}/resolve", record)
+    assert r.status_code == 409 and "emergency_plan_started" in r.json()["detail"]
+    r = api.post(f"{url}/resolve", {**record, "emergency_plan_started": True, "leadership_informed": True})
+    assert r.status_code == 200 and r.json()["resolved_at"]
+    assert api.post(f"{url}/close").status_code == 422  # an occupant ticket needs the follow-up
+    r = api.post(f"{url}/close", {"followup": "called 12B, satisfied"})
+    assert r.status_code == 200 and r.json()["status"] == "closed"
+    actions = [a["action"] for a in api.get(url).json()["audit"]]
+    assert actions == ["open", "acknowledge", "assign", "start", "resolve", "close"]
+    assert api.post(f"{url}/fly").status_code == 422
+    assert api.post("/api/v1/tickets/999999/acknowledge").status_code == 404
+    assert api.post("/api/v1/tickets", {"site": "S 1", "title": "x"}).status_code == 422
+
+
+def test_an_entrapment_published_over_mqtt_is_a_ticket_in_the_api(api: Api, publisher: Publisher) -> None:
+    r = api.post(
+        "/api/v1/devices",
+        {
+            "site": "s1",
+            "device_id": "elev-3",
+            "device_type": "elevator",
+            "name": "Elevator 3",
+            "building": "Building B",
+        },
+    )
+    assert r.status_code == 201
+    t0 = int(time.time() * 1000)
+    publisher.publish_all([(ELEVATOR, _trapped(i, t0)) for i in range(5)])  # 20 s of device time
+
+    def ticket() -> list[dict[str, Any]]:
+        return list(api.get("/api/v1/tickets", params={"class": "emergency", "device_id": "elev-3"}).json())
+
+    wait_until(lambda: len(ticket()) == 1, what="the entrapment ticket")
+    [t] = ticket()
+    assert (t["rule"], t["source"], t["status"]) == ("entrapment", "alarm", "open")
+    assert t["title"].endswith("Elevator 3, Building B")
+    assert api.get("/api/v1/tickets", params={"status": "closed"}).json() == []
+    [a] = api.get("/api/v1/alarms").json()
+    assert (a["rule"], a["class"], a["active"], a["acknowledged"]) == ("entrapment", "emergency", True, False)
+    acked = api.post(f"/api/v1/alarms/{a['id']}/acknowledge").json()
+    assert acked["acknowledged"] and acked["active"]
+    wait_until(lambda: bool(api.get("/api/v1/devices/s1/elev-3").json()["latest"]), what="device flushed")
+    device = api.get("/api/v1/devices/s1/elev-3").json()
+    assert device["online"] is True and device["open_alarms"] == ["entrapment"]
+    assert device["latest"]["floor"] == 7
+    wait_until(
+        lambda: len(api.get("/api/v1/devices/s1/elev-3/history", params={"metric": "floor"}).json()) == 5,
+        what="history from the time-series store",
+    )
+    assert api.get("/api/v1/devices/s1/nope/history", params={"metric": "floor"}).status_code == 404
+
+
+def test_a_registered_device_that_never_reports_is_flagged_offline(api: Api) -> None:
+    r = api.post(
+        "/api/v1/devices",
+        {"site": "s1", "device_id": "pump-9", "device_type": "water_pump", "name": "Pump 9", "interval_s": 1},
+    )
+    assert r.status_code == 201 and r.json()["online"] is None
+    wait_until(
+        lambda: api.get("/api/v1/devices/s1/pump-9").json()["online"] is False,
+        timeout_s=20,
+        what="offline after 3 intervals",
+    )
+    [t] = api.get("/api/v1/tickets", params={"device_id": "pump-9"}).json()
+    assert (t["rule"], t["class"]) == ("offline", "routine")
+    bad = api.post("/api/v1/devices", {"site": "s1", "device_id": "x", "device_type": "toaster"})
+    assert bad.status_code == 422
+
+
+def test_health_metrics_and_dead_letters(api: Api, publisher: Publisher) -> None:
+    publisher.publish_all([(ELEVATOR, b"not json")])
+    wait_until(lambda: len(api.get("/api/v1/dead-letters").json()) == 1, what="the dead letter")
+    [letter] = api.get("/api/v1/dead-letters").json()
+    assert letter["reason"].startswith("payload: not JSON") and letter["topic"] == ELEVATOR
+    metrics = api.get("/metrics", token=None).text
+    assert "facility_dead_letters_total 1" in metrics and "facility_messages_received_total 1" in metrics
+    health = api.get("/health", token=None).json()
+    assert health["mqtt_connected"] == 1.0
+    assert api.get("/openapi.json", token=None).json()["info"]["title"] == "facility"
