@@ -23,14 +23,20 @@ test: lint  ## lint, types, then every test (real-server tests skip when a serve
 	$(BIN)/pytest
 
 services:  ## install the servers the tests start (Debian, as root)
-	@if command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ]; then :; else NEED=1; fi; \
-	if [ -n "$$NEED" ] || ! command -v influxd >/dev/null || ! command -v victoria-metrics >/dev/null; then \
+	@missing=""; \
+	for bin in mosquitto mosquitto_pub influxd victoria-metrics; do \
+		command -v $$bin >/dev/null || [ -x /usr/sbin/$$bin ] || missing=1; \
+	done; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing=1; \
+	if [ -n "$$missing" ]; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-			mosquitto mosquitto-clients influxdb victoria-metrics >/dev/null; \
+			mosquitto mosquitto-clients influxdb victoria-metrics postgresql >/dev/null; \
 	fi
 
-bench: $(BIN)/.installed  ## ingest benchmark against real mosquitto + influxd
+bench: $(BIN)/.installed  ## benchmarks: ingest, rules, publish→ticket latency
 	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.rules
+	$(BIN)/python -m bench.ticket_latency
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

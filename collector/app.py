@@ -237,19 +237,6 @@ class Collector:
             accepted += one[2]
         return lines, dead, accepted
 
-        for _topic, _payload, mid, qos, _received, _retained in batch:
-            if qos:
-                self._client.ack(mid, qos)
-        self.received += len(batch)
-        self.accepted += len(accepted)
-        self.dead_letters += len(dead)
-        self.writer.notify(len(lines))
-        for handler in self.handlers:
-            try:
-                handler(accepted)
-            except Exception:
-                log.exception("message handler %r failed", handler)
-
     def _checkpoint_due(self, new_lines: bool) -> bool:
         self._lines_since_checkpoint |= new_lines
         return self._lines_since_checkpoint and (

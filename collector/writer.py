@@ -15,6 +15,7 @@ log = logging.getLogger(__name__)
 
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 30.0
+UNEXPECTED_ERROR_WAIT_S = 3.0
 
 
 class Writer(threading.Thread):
@@ -67,9 +68,9 @@ class Writer(threading.Thread):
                 try:
                     self._drain_once(inbox)
                 except Exception:
-                    log.exception("time-series writer failed; retrying in %.0f s", BACKOFF_MAX_S / 10)
+                    log.exception("time-series writer failed; retrying in %.0f s", UNEXPECTED_ERROR_WAIT_S)
                     self.store_up = False
-                    self._stop_event.wait(BACKOFF_MAX_S / 10)
+                    self._stop_event.wait(UNEXPECTED_ERROR_WAIT_S)
         finally:
             inbox.close()
 

@@ -86,6 +86,18 @@ def test_every_reading_stored_once_in_influxdb_v1_with_duplicates_and_bad_input(
         (f"facility/v1/{SITE}/toaster/t-1/telemetry", b'{"metrics": {"x": 1}}'),
         ("facility/v1/BAD SITE/elevator/e/telemetry", b'{"metrics": {"floor": 1}}'),
         (f"facility/v1/{SITE}/elevator/elev-1/telemetry", b"{" + b" " * 70_000 + b"}"),
+        # Valid JSON that no store can take: each must be refused alone, not stop the collector.
+        (f"facility/v1/{SITE}/elevator/elev-1/telemetry", b'{"metrics": {"note": "\\ud800"}}'),
+        (
+            f"facility/v1/{SITE}/elevator/elev-1/telemetry",
+            b'{"seq": 9223372036854775808, "metrics": {"floor": 1}}',
+        ),
+        (
+            f"facility/v1/{SITE}/elevator/elev-1/telemetry",
+            b'{"ts": 9223372036854775808, "metrics": {"floor": 1}}',
+        ),
+        (f"facility/v1/{SITE}/elevator/elev-1/telemetry", b'{"metrics": {"seq": 2}}'),
+        (f"facility/v1/{SITE}/fire_panel/fp-1/event", b'{"code": "FAULT", "detail": {"x": "\\ud800"}}'),
     ]
     publisher.publish_all(bad)
     publisher.publish_all(readings(10, start=500))  # the collector is still running after all that
@@ -96,9 +108,38 @@ def test_every_reading_stored_once_in_influxdb_v1_with_duplicates_and_bad_input(
     assert c.tracker.duplicates == 100 and c.tracker.lost == 0
     letters = Inbox(running.settings.inbox_path).dead_letters()
     reasons = sorted(letter["reason"].split(":")[0] for letter in letters)
-    assert reasons == ["metrics.moving", "payload", "payload", "topic", "topic"]
+    assert reasons == [
+        "detail",
+        "metrics.moving",
+        "metrics.note",
+        "metrics.seq",
+        "payload",
+        "payload",
+        "seq",
+        "topic",
+        "topic",
+        "ts",
+    ]
     oversized = next(x for x in letters if "limit" in x["reason"])
     assert len(oversized["payload"]) == 1024  # kept truncated
+
+
+def test_a_retained_status_without_time_is_not_stored_again_on_each_subscribe(
+    tmp_path: Path, mosquitto: Mosquitto, publisher: Publisher, run_collector: Callable[..., RunningCollector]
+) -> None:
+    topic = "facility/v1/s1/water_pump/pump-1/status"
+    publisher.client.publish(topic, b'{"state": "offline"}', qos=1, retain=True).wait_for_publish(10)
+    publisher.client.publish(
+        "facility/v1/s1/water_pump/pump-2/status", f'{{"ts": {T0}, "state": "online"}}', qos=1, retain=True
+    ).wait_for_publish(10)
+    settings = make_settings(tmp_path, mqtt_url=mosquitto.url)
+    for _ in range(2):  # two starts, two subscribes: the broker replays both retained messages each time
+        running = run_collector(settings)
+        wait_until(lambda: running.collector.received == 2, what="the retained statuses")
+        running.stop()
+    store = running.store
+    assert store.query("status", "state", 0, 2**62, device_id="pump-1") == []
+    assert store.query("status", "state", 0, 2**62, device_id="pump-2") == [(T0, "online")]
 
 
 @pytest.mark.usefixtures("v1_collector")

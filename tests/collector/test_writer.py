@@ -1,0 +1,63 @@
+"""The writer thread: it outlives any error, and a store outage only delays the lines."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from collector import writer as writer_module
+from collector.inbox import Inbox, PendingLine
+from collector.stores.base import StoreUnavailable
+from collector.writer import Writer
+from tests.conftest import wait_until
+
+
+class FlakyStore:
+    """A store that fails in the ways given, then works; a stand-in for a broken store, by design."""
+
+    def __init__(self, failures: list[Exception]) -> None:
+        self.failures = failures
+        self.written: list[str] = []
+
+    def write(self, lines: Sequence[str]) -> None:
+        if self.failures:
+            raise self.failures.pop(0)
+        self.written += lines
+
+    def query(self, *args: Any, **kwargs: Any) -> list[tuple[int, Any]]:
+        return []
+
+    def close(self) -> None:
+        pass
+
+
+def _inbox_with(path: Path, n: int) -> None:
+    inbox = Inbox(path)
+    inbox.append([PendingLine(f"m,site=s,device_id=d v=1 {i}", "s", "d", i, i, True) for i in range(n)])
+    inbox.close()
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [RuntimeError("a bug in a store"), OSError("disk trouble"), StoreUnavailable("HTTP 503")],
+)
+def test_the_writer_survives_any_error_and_delivers_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: Exception
+) -> None:
+    monkeypatch.setattr(writer_module, "UNEXPECTED_ERROR_WAIT_S", 0.05)
+    monkeypatch.setattr(writer_module, "BACKOFF_FIRST_S", 0.05)
+    path = tmp_path / "inbox.db"
+    _inbox_with(path, 10)
+    store = FlakyStore([failure, failure])
+    w = Writer(path, store, batch_size=4, flush_interval_s=0.05)
+    w.start()
+    try:
+        wait_until(lambda: len(store.written) == 10, timeout_s=10, what="every line written")
+        assert w.is_alive() and w.store_up
+        assert store.written == [f"m,site=s,device_id=d v=1 {i}" for i in range(10)]
+        assert w.stored_through == 10
+    finally:
+        w.stop()
