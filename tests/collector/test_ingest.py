@@ -135,7 +135,7 @@ def test_a_retained_status_without_time_is_not_stored_again_on_each_subscribe(
     settings = make_settings(tmp_path, mqtt_url=mosquitto.url)
     for _ in range(2):  # two starts, two subscribes: the broker replays both retained messages each time
         running = run_collector(settings)
-        wait_until(lambda: running.collector.received == 2, what="the retained statuses")
+        wait_until(lambda r=running: r.collector.received == 2, what="the retained statuses")  # type: ignore[misc]
         running.stop()
     store = running.store
     assert store.query("status", "state", 0, 2**62, device_id="pump-1") == []
