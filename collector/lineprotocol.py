@@ -11,6 +11,7 @@ change field type, which InfluxDB refuses), except `seq`, which is an integer fi
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, NamedTuple
 
 from facility.contract import Kind, Message
@@ -55,42 +56,11 @@ def format_message(m: Message) -> str:
     )
 
 
-def _split(text: str, sep: str) -> list[str]:
-    """Split on `sep` outside double quotes and not after a backslash."""
-    parts: list[str] = []
-    current: list[str] = []
-    quoted = False
-    i = 0
-    while i < len(text):
-        c = text[i]
-        if c == "\\" and i + 1 < len(text):
-            current.append(text[i : i + 2])
-            i += 2
-            continue
-        if c == '"':
-            quoted = not quoted
-        elif c == sep and not quoted:
-            parts.append("".join(current))
-            current = []
-            i += 1
-            continue
-        current.append(c)
-        i += 1
-    parts.append("".join(current))
-    return parts
+_ESCAPED = re.compile(r"\\(.)")
 
 
 def _unescape(text: str) -> str:
-    out: list[str] = []
-    i = 0
-    while i < len(text):
-        if text[i] == "\\" and i + 1 < len(text):
-            out.append(text[i + 1])
-            i += 2
-        else:
-            out.append(text[i])
-            i += 1
-    return "".join(out)
+    return _ESCAPED.sub(r"\1", text) if "\\" in text else text
 
 
 def _parse_value(raw: str) -> Any:
@@ -114,19 +84,35 @@ class ParsedLine(NamedTuple):
     time: int | None
 
 
+# Regular expressions in the "unrolled loop" form rather than a character loop or alternations:
+# the embedded store parses every line it stores, in the collector's process.
+_KEY = re.compile(r"[^ \\]*(?:\\.[^ \\]*)*")
+_MEASUREMENT = re.compile(r"[^,\\]*(?:\\.[^,\\]*)*")
+_TAG = re.compile(r",([^,=\\]*(?:\\.[^,=\\]*)*)=([^,\\]*(?:\\.[^,\\]*)*)")
+_FIELD = re.compile(r'([^,=\\]*(?:\\.[^,=\\]*)*)=("[^"\\]*(?:\\.[^"\\]*)*"|[^,]*)(?:,|$)')
+
+
 def parse_line(line: str) -> ParsedLine:
     """Parse one line-protocol line into measurement, tags, fields and time."""
-    sections = _split(line.strip(), " ")
-    if len(sections) not in (2, 3):
-        raise ValueError(f"line protocol: expected 2 or 3 sections in {line[:80]!r}")
-    key = _split(sections[0], ",")
-    tags: dict[str, str] = {}
-    for pair in key[1:]:
-        k, v = _split(pair, "=")
-        tags[_unescape(k)] = _unescape(v)
+    line = line.strip()
+    key_end = _KEY.match(line).end()  # type: ignore[union-attr]  # matches the empty string at least
+    if key_end == 0 or key_end >= len(line) - 1:
+        raise ValueError(f"line protocol: expected 'measurement[,tags] fields [time]' in {line[:80]!r}")
+    key, rest = line[:key_end], line[key_end + 1 :]
+    head, space, tail = rest.rpartition(" ")
+    time: int | None = None
+    if space and tail.lstrip("-").isdigit():
+        rest, time = head, int(tail)
+    measurement_end = _MEASUREMENT.match(key).end()  # type: ignore[union-attr]
+    tags = {_unescape(k): _unescape(v) for k, v in _TAG.findall(key, measurement_end)}
     fields: dict[str, Any] = {}
-    for pair in _split(sections[1], ","):
-        k, v = pair.split("=", 1)
-        fields[_unescape(k)] = _parse_value(v)
-    time = int(sections[2]) if len(sections) == 3 else None
-    return ParsedLine(_unescape(key[0]), tags, fields, time)
+    pos = 0
+    while pos < len(rest):
+        m = _FIELD.match(rest, pos)
+        if m is None or not m.group(1):
+            raise ValueError(f"line protocol: bad field set in {line[:80]!r}")
+        fields[_unescape(m.group(1))] = _parse_value(m.group(2))
+        pos = m.end()
+    if not fields:
+        raise ValueError(f"line protocol: no fields in {line[:80]!r}")
+    return ParsedLine(_unescape(key[:measurement_end]), tags, fields, time)

@@ -178,7 +178,13 @@ def _simulate_or_demo(args: argparse.Namespace, settings: Settings) -> int:
     elif args.scenario is not None:
         from simulators import scenario
 
-        scenario.run(settings.mqtt, scenario.load(args.scenario), stop, speed=args.speed, start_ms=args.start)
+        try:
+            story = scenario.load(args.scenario)
+            sent = scenario.run(settings.mqtt, story, stop, speed=args.speed, start_ms=args.start)
+        except (scenario.ScenarioError, ConnectionError) as exc:
+            print(f"facility: {exc}", file=sys.stderr)
+            return 2
+        print(f"{story.name}: {sent} messages sent")
     else:
         publisher.run(settings.mqtt, plan, stop)
     return 0

@@ -36,6 +36,7 @@ from tickets.service import TicketChange, TicketService
 log = logging.getLogger(__name__)
 
 TICK_S = 1.0
+FLUSH_EVERY_TICKS = 3
 
 
 class Pipeline:
@@ -59,6 +60,7 @@ class Pipeline:
         self.alarm_events = 0
         self._lock = threading.Lock()  # the collector thread and the timer thread share the engine
         self._saved_version = -1
+        self._ticks = 0
 
     def handle(self, messages: Sequence[Message]) -> None:
         """Collector handler: runs after the messages are durably buffered."""
@@ -69,20 +71,25 @@ class Pipeline:
         self.apply(events)
 
     def tick(self) -> None:
-        """Timer: durations and offline that fire with no new message; flush the device directory."""
+        """Timer: durations and offline that fire with no new message; now and then, save state."""
         with self._lock:
             events = self.engine.tick(now_ms())
         self.apply(events)
-        self.devices.flush()
-        self.save_if_changed()
+        self._ticks += 1
+        # The device directory and the engine's snapshot grow with the fleet: written every few
+        # seconds, they keep a restart close to the last state without holding up the collector.
+        if self._ticks % FLUSH_EVERY_TICKS == 0:
+            self.devices.flush()
+            self.save_if_changed()
 
     def apply(self, events: Sequence[AlarmEvent]) -> None:
         """Record alarm events as alarms and tickets, then tell devices' alarm topics."""
         for event in events:
             self.alarm_events += 1
             self.tickets.apply_alarm(event)
+        # The engine's snapshot is saved by the timer, at most once a second, not here: it grows
+        # with the fleet, and writing it on every alarm would hold up the collector.
         if events:
-            self.save_if_changed()
             if self.alarm_client is not None:
                 for site, device_id in {(e.site, e.device_id) for e in events}:
                     self._publish_alarms(site, device_id)

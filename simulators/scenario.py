@@ -64,6 +64,7 @@ from facility.contract import (
     BOOL,
     DEVICE_TYPES,
     EVENT_STATES,
+    MAX_TS_MS,
     NUMBER,
     STATUS_STATES,
     ContractError,
@@ -73,7 +74,7 @@ from facility.contract import (
     device_topic,
 )
 from facility.settings import MqttEndpoint
-from rules.conditions import ConditionError, format_duration, parse_duration
+from rules.conditions import MAX_DURATION_MS, ConditionError, format_duration, parse_duration
 from rules.severity import Severity
 
 log = logging.getLogger(__name__)
@@ -279,23 +280,25 @@ class _Checker:
         return value
 
     def start(self, value: Any, where: str) -> int | None:
-        if isinstance(value, bool):
-            pass
-        elif isinstance(value, int):
-            if value >= 0:
-                return value
+        ms: int | None = None
+        if isinstance(value, int) and not isinstance(value, bool):
+            ms = value
         elif isinstance(value, datetime):  # YAML reads an unquoted timestamp as a datetime
             if value.tzinfo is not None:
-                return int(value.timestamp() * 1000)
+                ms = int(value.timestamp() * 1000)
         elif isinstance(value, str):
             try:
                 parsed = datetime.fromisoformat(value)
             except ValueError:
                 parsed = None
             if parsed is not None and parsed.tzinfo is not None:
-                return int(parsed.timestamp() * 1000)
-        self.problem(where, f"{value!r} is not an RFC 3339 time with an offset or epoch milliseconds")
-        return None
+                ms = int(parsed.timestamp() * 1000)
+        if ms is None:
+            self.problem(where, f"{value!r} is not an RFC 3339 time with an offset or epoch milliseconds")
+        elif not 0 <= ms <= MAX_TS_MS - MAX_DURATION_MS:
+            self.problem(where, f"{value!r} is not between 1970 and 9999")
+            ms = None
+        return ms
 
     def document(self, doc: Any, path: Path | None) -> Scenario | None:
         if doc is None:

@@ -164,13 +164,13 @@ class TicketService:
                 raised_at=raised_at,
                 last_seen=raised_at,
                 count=1,
-                detail=event.detail,
+                detail=_alarm_detail(event),
             )
             s.add(alarm)
         else:
             alarm.count += 1
             alarm.last_seen = raised_at
-            alarm.detail = event.detail
+            alarm.detail = _alarm_detail(event)
         alarm.ticket_id = ticket.id
         s.flush()
         return ticket.id
@@ -464,6 +464,12 @@ class TicketService:
                     listener(change)
                 except Exception:
                     log.exception("ticket listener %r failed on %s", listener, change)
+
+
+def _alarm_detail(event: AlarmEvent) -> dict[str, Any]:
+    """The event's detail; an instantaneous event's alarm is latched until its ticket is resolved."""
+    instantaneous = "code" in event.detail and event.detail.get("state") is None
+    return {**event.detail, "latched": True} if instantaneous else dict(event.detail)
 
 
 def _location(device: Device | None) -> str | None:

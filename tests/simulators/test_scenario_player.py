@@ -253,9 +253,11 @@ def test_start_takes_rfc3339_or_epoch_ms(tmp_path: Path, start: str, expected: i
     assert s.start_ms == expected
 
 
-def test_start_without_an_offset_is_refused_and_no_start_means_now(tmp_path: Path) -> None:
+def test_start_without_an_offset_or_out_of_range_is_refused_and_no_start_means_now(tmp_path: Path) -> None:
     problems = problems_of(tmp_path, GOOD.replace("+08:00", ""))
     assert any(p.startswith("start: ") and "offset" in p for p in problems), problems
+    problems = problems_of(tmp_path, GOOD.replace('"2026-11-27T02:10:00+08:00"', "-1"))
+    assert problems == ["start: -1 is not between 1970 and 9999"]
     assert load(write(tmp_path, GOOD.replace('start: "2026-11-27T02:10:00+08:00"\n', ""))).start_ms is None
 
 

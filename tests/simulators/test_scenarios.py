@@ -108,7 +108,9 @@ class Subscriber:
         self.received: list[tuple[str, bytes, bool]] = []
         self.subscribed = threading.Event()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
-        self.client.on_message = lambda _c, _u, m: self.received.append((m.topic, m.payload, bool(m.retain)))
+        self.client.on_message = lambda _c, _u, m: self.received.append(
+            (m.topic, bytes(m.payload), bool(m.retain))
+        )
         self.client.on_subscribe = lambda *_: self.subscribed.set()
         self.client.on_connect = lambda c, *_: c.subscribe("facility/#", qos=1)
         self.client.connect("127.0.0.1", port)
@@ -137,8 +139,10 @@ def test_speed_paces_device_time_and_every_message_arrives_in_order(
     began = time.monotonic()
     sent = scenario.run(MqttEndpoint(mosquitto.url), s, threading.Event(), speed=2.0, start_ms=1_000_000)
     elapsed = time.monotonic() - began
-    assert 0.9 <= elapsed < 3.0  # 2 s of device time at 2x
-    expected = [(m.topic, m.payload) for m in scenario.messages(s, 1_000_000)]
+    outgoing = scenario.messages(s, 1_000_000)
+    assert outgoing[-1].t_ms == 1_001_500  # offline from 1 s: the 1.5 s step is the last message
+    assert 0.7 <= elapsed < 2.0  # 1.5 s of device time at 2x
+    expected = [(m.topic, m.payload) for m in outgoing]
     assert sent == len(expected)
     wait_until(lambda: len(subscriber.received) >= sent, 10, "every message")
     assert [(t, p) for t, p, _ in subscriber.received] == expected

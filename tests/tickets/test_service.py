@@ -219,3 +219,27 @@ def test_escalation_counts_only_while_nobody_acknowledged(tickets: TicketService
     assert (t.notified_count, t.escalation_level) == (1, 1)
     tickets.act(ticket_id, Action.ACKNOWLEDGE, ActionFields(), "eng")
     assert tickets.mark_notified(ticket_id) is None and tickets.escalate(ticket_id) is None
+
+
+def test_resolving_clears_a_latched_alarm_but_not_a_condition_that_still_holds(
+    tickets: TicketService,
+) -> None:
+    button = AlarmEvent(
+        "raised",
+        "s1",
+        "elevator",
+        "elev-1",
+        "alarm_button",
+        Severity.EMERGENCY,
+        T0,
+        "alarm button",
+        {"code": "ALARM_BUTTON", "state": None, "detail": {}},
+    )
+    ticket_id = tickets.apply_alarm(button)
+    tickets.apply_alarm(alarm("stop_outside_door_zone", Severity.MAJOR, ts=T0 + 1000))
+    assert ticket_id is not None
+    _work_through(tickets, ticket_id)
+    [still] = tickets.alarms(active_only=True)
+    assert still.rule == "stop_outside_door_zone"
+    [button_alarm] = [a for a in tickets.alarms(active_only=False) if a.rule == "alarm_button"]
+    assert button_alarm.detail["latched"] is True and button_alarm.cleared_at is not None
