@@ -154,8 +154,9 @@ def main() -> None:
             health = http.get("/health").json()
             q = statistics.quantiles(latencies, n=100)
             print(
-                f"background {args.rate:.0f} readings/s ({load_count[0]} sent, {health['messages_received_total']:.0f}"
-                f" received by the service); {len(latencies)} faults: publish→ticket in the API"
+                f"background {args.rate:.0f} readings/s ({load_count[0]} sent,"
+                f" {health['messages_received_total']:.0f} received by the service);"
+                f" {len(latencies)} faults: publish→ticket in the API"
                 f" p50 {statistics.median(latencies) * 1000:.0f} ms, p90 {q[89] * 1000:.0f} ms,"
                 f" p99 {q[98] * 1000:.0f} ms,"
                 f" max {max(latencies) * 1000:.0f} ms"

@@ -87,12 +87,11 @@ class Pipeline:
         for event in events:
             self.alarm_events += 1
             self.tickets.apply_alarm(event)
-        # The engine's snapshot is saved by the timer, at most once a second, not here: it grows
-        # with the fleet, and writing it on every alarm would hold up the collector.
-        if events:
-            if self.alarm_client is not None:
-                for site, device_id in {(e.site, e.device_id) for e in events}:
-                    self._publish_alarms(site, device_id)
+        # The engine's snapshot is saved by the timer every few seconds, not here: it grows with
+        # the fleet, and writing it on every alarm would hold up the collector.
+        if events and self.alarm_client is not None:
+            for site, device_id in {(e.site, e.device_id) for e in events}:
+                self._publish_alarms(site, device_id)
 
     def _publish_alarms(self, site: str, device_id: str) -> None:
         with self.db.session() as s:
