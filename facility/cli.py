@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from facility.settings import Settings
 
-DEMO_FAULTS_PER_H = 2.0
+DEMO_FAULTS_PER_H = 6.0
 
 
 def _positive(value: str) -> float:
