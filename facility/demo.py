@@ -72,8 +72,9 @@ def run(
     print(f"  token      {settings.admin_token}")
     print(f'  try        curl -H "Authorization: Bearer {settings.admin_token}" {url}/api/v1/tickets')
     print("  stop       Ctrl-C", flush=True)
+    sim_stop = threading.Event()
     sim_thread = threading.Thread(
-        target=publisher.run, args=(settings.mqtt, plan, stop), name="simulators", daemon=True
+        target=publisher.run, args=(settings.mqtt, plan, sim_stop), name="simulators", daemon=True
     )
     sim_thread.start()
     collector = service.collector
@@ -87,12 +88,14 @@ def run(
                 flush=True,
             )
     finally:
-        stop.set()
-        sim_thread.join(timeout=15)
         _wait_quiet(service)
+        # The service stops before the simulated devices: their goodbye (a retained `offline`
+        # status each) is not a fault of the demo's site.
         server.should_exit = True
         api_thread.join(timeout=10)
         service.stop()
+        sim_stop.set()
+        sim_thread.join(timeout=15)
         if broker:
             broker.stop()
         print(f"stopped; {collector.writer.stored} readings stored by {describe_store(settings)}")
