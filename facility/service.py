@@ -281,13 +281,27 @@ class Service:
 
 
 def run(settings: Settings, host: str, port: int) -> None:
-    """`facility serve`: the service and its API until SIGINT or SIGTERM."""
+    """`facility serve`: the service and its API until SIGINT or SIGTERM, then a clean stop."""
     import uvicorn
 
+    from collector.app import stop_on_signals
+
+    # Signals stay with this thread: uvicorn re-raises a signal it caught once it has shut down,
+    # which would end the process before the service saves its state.
+    stop = stop_on_signals()
     service = Service(settings)
     service.start()
+    server = uvicorn.Server(
+        uvicorn.Config(service.app(), host=host, port=port, log_level=settings.log_level.lower())
+    )
+    api = threading.Thread(target=server.run, name="api")
+    api.start()
     log.info("API on http://%s:%d/api/v1 (OpenAPI at /docs)", host, port)
     try:
-        uvicorn.run(service.app(), host=host, port=port, log_level=settings.log_level.lower())
+        while not stop.wait(1.0):
+            if not api.is_alive():
+                raise SystemExit(f"the API stopped (is port {port} taken?)")
     finally:
+        server.should_exit = True
+        api.join(15)
         service.stop()
