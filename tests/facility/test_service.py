@@ -36,7 +36,7 @@ class Webhook:
         received: list[dict[str, Any]] = []
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
+            def do_POST(self) -> None:
                 length = int(self.headers["Content-Length"])
                 received.append(json.loads(self.rfile.read(length)))
                 self.send_response(204)
@@ -155,7 +155,7 @@ def test_active_alarms_are_retained_on_the_devices_alarm_topic(
     service = _start(tmp_path, mosquitto)
     seen: dict[str, bytes] = {}
     watcher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="alarm-watcher")
-    watcher.on_message = lambda _c, _u, m: seen.__setitem__(m.topic, m.payload)
+    watcher.on_message = lambda _c, _u, m: seen.__setitem__(m.topic, bytes(m.payload))
     watcher.connect("127.0.0.1", mosquitto.port)
     watcher.subscribe("facility/v1/+/alarms/#", qos=1)
     watcher.loop_start()
@@ -228,7 +228,7 @@ def test_serve_command_answers_on_http(tmp_path: Path, mosquitto: Mosquitto) -> 
 
         def up() -> bool:
             try:
-                return httpx.get(f"{url}/health").json().get("mqtt_connected") == 1.0
+                return bool(httpx.get(f"{url}/health").json().get("mqtt_connected") == 1.0)
             except httpx.HTTPError:
                 return False
 
