@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from fastapi import FastAPI
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import select
+from sqlalchemy.engine import Engine as SqlEngine
 
 from api.app import ServiceContext, create_app
 from api.auth import TokenBook
@@ -23,7 +25,7 @@ from collector.inbox import now_ms
 from collector.stores.factory import open_store
 from facility.contract import Message
 from facility.settings import Settings
-from records.db import Database, database_url, migrate
+from records.db import Database, database_url, make_engine, migrate
 from records.devices import DeviceDirectory
 from records.models import Alarm, Device, EngineState
 from rules.catalogue import Catalogue, default_rules_path, load_rules
@@ -91,9 +93,10 @@ class Pipeline:
         # the fleet, and writing it on every alarm would hold up the collector.
         if events and self.alarm_client is not None:
             for site, device_id in {(e.site, e.device_id) for e in events}:
-                self._publish_alarms(site, device_id)
+                self.dispatcher.submit(functools.partial(self._publish_alarms, site, device_id))
 
     def _publish_alarms(self, site: str, device_id: str) -> None:
+        """Publish a device's active alarms (on the dispatcher thread)."""
         with self.db.session() as s:
             active = s.scalars(
                 select(Alarm).where(Alarm.site == site, Alarm.device_id == device_id, Alarm.active.is_(True))
@@ -110,13 +113,8 @@ class Pipeline:
         topic = f"facility/v1/{site}/alarms/{device_id}"
         # Retained while active; an empty retained message removes it when nothing is active.
         payload = alarm_payload(device_id, alarms) if alarms else b""
-        client = self.alarm_client
-        assert client is not None
-
-        def publish() -> None:
-            client.publish(topic, payload, qos=1, retain=True)
-
-        self.dispatcher.submit(publish)
+        assert self.alarm_client is not None
+        self.alarm_client.publish(topic, payload, qos=1, retain=True)
 
     def on_ticket_change(self, change: TicketChange) -> None:
         """Ticket listener: a resolved ticket clears its latched (instantaneous-event) alarms."""
@@ -174,7 +172,7 @@ class Service:
             self.engine, self.tickets, self.devices, self.db, self.dispatcher, self.alarm_client
         )
         self.scheduler = BackgroundScheduler(
-            jobstores={"default": SQLAlchemyJobStore(engine=self.db.engine), "memory": MemoryJobStore()},
+            jobstores={"default": SQLAlchemyJobStore(engine=self._jobs_engine()), "memory": MemoryJobStore()},
             timezone=UTC,
         )
         self.escalation = Escalation(
@@ -195,6 +193,15 @@ class Service:
             for device in self.devices.load_inventory(settings.inventory_file):
                 self.register(device)
         self.tokens = TokenBook(self.db, settings.admin_token)
+
+    def _jobs_engine(self) -> SqlEngine:
+        """Where the timers persist: the records database, or with SQLite a file of their own.
+
+        SQLite has one writer per file; the timers' writes would make ticket writes wait.
+        """
+        if self.db.engine.dialect.name != "sqlite":
+            return self.db.engine
+        return make_engine(f"sqlite:///{(self.settings.data_dir / 'timers.db').resolve()}")
 
     def _alarm_client(self) -> mqtt.Client:
         endpoint = self.settings.mqtt

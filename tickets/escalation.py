@@ -37,7 +37,11 @@ class Escalation:
     escalate_major_s: int = 1800
 
     def on_change(self, change: TicketChange) -> None:
-        """Ticket listener: notify at once on opening, start or stop the timers."""
+        """Ticket listener: hands the change to the dispatcher thread, off the caller's path."""
+        self.dispatcher.submit(lambda: self._on_change(change))
+
+    def _on_change(self, change: TicketChange) -> None:
+        """Notify at once on opening; start or stop the timers."""
         if change.kind in OPENING:
             self.dispatcher.notify(change, change.kind)
             self._schedule(change)
