@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from records.models import Alarm, AuditEntry, Device, Ticket
 from rules.severity import Severity
@@ -84,13 +84,23 @@ class TicketCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     site: str = Field(pattern=_SITE_OR_DEVICE)
-    title: str = Field(min_length=1, max_length=300)
+    title: str | None = Field(
+        default=None, min_length=1, max_length=300, description="default: the description's start"
+    )
     description: str | None = Field(default=None, max_length=5000)
     severity: Severity = Field(default=Severity.ROUTINE, alias="class")
     device_id: str | None = Field(default=None, pattern=_SITE_OR_DEVICE)
     location: str | None = Field(default=None, max_length=300)
     reporter: str | None = Field(default=None, max_length=200, description="the occupant: name, unit, phone")
     source: str = Field(default="occupant", pattern="^(occupant|maintenance)$")
+
+    @model_validator(mode="after")
+    def _title_or_description(self) -> TicketCreate:
+        if not self.title:
+            if not self.description:
+                raise ValueError("give a title or a description")
+            self.title = self.description.strip().splitlines()[0][:120]
+        return self
 
 
 class ActionBody(BaseModel):

@@ -47,7 +47,7 @@ def report(
     """Open a ticket for a fault an occupant reported (§4.2.1), or for planned work."""
     new = NewTicket(
         site=body.site,
-        title=body.title,
+        title=body.title or "",
         severity=body.severity,
         source=Source(body.source),
         description=body.description,

@@ -91,6 +91,11 @@ def test_an_occupant_report_is_worked_and_closed_as_the_manual_says(api: Api) ->
     assert api.post(f"{url}/fly").status_code == 422
     assert api.post("/api/v1/tickets/999999/acknowledge").status_code == 404
     assert api.post("/api/v1/tickets", {"site": "S 1", "title": "x"}).status_code == 422
+    assert api.post("/api/v1/tickets", {"site": "s1"}).status_code == 422  # neither title nor description
+    described = api.post(
+        "/api/v1/tickets", {"site": "s1", "description": "Door of unit 5C will not lock\nsince noon"}
+    )
+    assert described.status_code == 201 and described.json()["title"] == "Door of unit 5C will not lock"
 
 
 def test_an_entrapment_published_over_mqtt_is_a_ticket_in_the_api(api: Api, publisher: Publisher) -> None:
