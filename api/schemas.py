@@ -5,12 +5,28 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from records.models import Alarm, AuditEntry, Device, Ticket
 from rules.severity import Severity
 
 _SITE_OR_DEVICE = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+SITE_OR_DEVICE = _SITE_OR_DEVICE
+# Ids are 32-bit in PostgreSQL; a larger one cannot exist, so it is refused before any query.
+MAX_ID = 2**31 - 1
+
+
+class Input(BaseModel):
+    """A request body: unknown fields refused, and no NUL characters (PostgreSQL cannot keep them)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
 
 
 class AuditPublic(BaseModel):
@@ -78,10 +94,8 @@ def audit_public(entries: list[AuditEntry]) -> list[AuditPublic]:
     return [AuditPublic(at=a.at, actor=a.actor, action=a.action, detail=a.detail) for a in entries]
 
 
-class TicketCreate(BaseModel):
+class TicketCreate(Input):
     """An occupant's fault report (§4.2.1), or another ticket opened by hand."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     site: str = Field(pattern=_SITE_OR_DEVICE)
     title: str | None = Field(
@@ -103,10 +117,8 @@ class TicketCreate(BaseModel):
         return self
 
 
-class ActionBody(BaseModel):
+class ActionBody(Input):
     """What may come with an action; which fields an action needs is in the README."""
-
-    model_config = ConfigDict(extra="forbid")
 
     assignee: str | None = Field(default=None, max_length=100)
     note: str | None = Field(default=None, max_length=5000)
@@ -164,10 +176,8 @@ def alarm_public(a: Alarm) -> AlarmPublic:
     )
 
 
-class DeviceCreate(BaseModel):
+class DeviceCreate(Input):
     """A device registered ahead of its first message."""
-
-    model_config = ConfigDict(extra="forbid")
 
     site: str = Field(pattern=_SITE_OR_DEVICE)
     device_id: str = Field(pattern=_SITE_OR_DEVICE)
@@ -225,10 +235,8 @@ class HistoryPoint(BaseModel):
     value: float | bool | str | None
 
 
-class TokenCreate(BaseModel):
+class TokenCreate(Input):
     """A new API token for a person or a system."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=100)
     role: str = Field(pattern="^(admin|manager|engineer|guard)$")

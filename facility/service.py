@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import functools
 import logging
 import threading
@@ -61,6 +62,7 @@ class Pipeline:
         self.alarm_client = alarm_client
         self.alarm_events = 0
         self._lock = threading.Lock()  # the collector thread and the timer thread share the engine
+        self._unapplied: collections.deque[AlarmEvent] = collections.deque()
         self._saved_version = -1
         self._ticks = 0
 
@@ -69,14 +71,14 @@ class Pipeline:
         arrival = now_ms()
         self.devices.observe(messages, arrival)
         with self._lock:
-            events = [e for m in messages for e in self.engine.process(m, arrival)]
-        self.apply(events)
+            self._unapplied.extend(e for m in messages for e in self.engine.process(m, arrival))
+            self._apply_pending()
 
     def tick(self) -> None:
         """Timer: durations and offline that fire with no new message; now and then, save state."""
         with self._lock:
-            events = self.engine.tick(now_ms())
-        self.apply(events)
+            self._unapplied.extend(self.engine.tick(now_ms()))
+            self._apply_pending()
         self._ticks += 1
         # The device directory and the engine's snapshot grow with the fleet: written every few
         # seconds, they keep a restart close to the last state without holding up the collector.
@@ -84,15 +86,33 @@ class Pipeline:
             self.devices.flush()
             self.save_if_changed()
 
-    def apply(self, events: Sequence[AlarmEvent]) -> None:
-        """Record alarm events as alarms and tickets, then tell devices' alarm topics."""
-        for event in events:
+    def _apply_pending(self) -> None:
+        """Record alarm events as alarms and tickets, in the order the engine made them.
+
+        Runs under the engine's lock, so a raise from the timer and a clear from the collector
+        cannot land in the wrong order. An event the database refuses stays first in line and is
+        tried again on the next message or tick: the engine already counts it as done.
+        """
+        devices: set[tuple[str, str]] = set()
+        while self._unapplied:
+            event = self._unapplied[0]
+            try:
+                self.tickets.apply_alarm(event)
+            except Exception:
+                log.exception(
+                    "could not record %s %s on %s/%s; %d event(s) wait for the next try",
+                    event.kind,
+                    event.rule,
+                    event.site,
+                    event.device_id,
+                    len(self._unapplied),
+                )
+                break
+            self._unapplied.popleft()
             self.alarm_events += 1
-            self.tickets.apply_alarm(event)
-        # The engine's snapshot is saved by the timer every few seconds, not here: it grows with
-        # the fleet, and writing it on every alarm would hold up the collector.
-        if events and self.alarm_client is not None:
-            for site, device_id in {(e.site, e.device_id) for e in events}:
+            devices.add((event.site, event.device_id))
+        if self.alarm_client is not None:
+            for site, device_id in devices:
                 self.dispatcher.submit(functools.partial(self._publish_alarms, site, device_id))
 
     def _publish_alarms(self, site: str, device_id: str) -> None:
@@ -128,6 +148,8 @@ class Pipeline:
         with self._lock:
             for rule in rules:
                 self.engine.clear(change.site, change.device_id, rule)
+        if rules and self.alarm_client is not None:
+            self.dispatcher.submit(functools.partial(self._publish_alarms, change.site, change.device_id))
 
     def save_if_changed(self) -> None:
         """Snapshot the engine when its pending or active state changed, so a restart keeps it."""
@@ -175,10 +197,12 @@ class Service:
             jobstores={"default": SQLAlchemyJobStore(engine=self._jobs_engine()), "memory": MemoryJobStore()},
             timezone=UTC,
         )
+        self.timer_jobs = Dispatcher([], name="timers", maxsize=0)
         self.escalation = Escalation(
             self.scheduler,
             self.tickets,
             self.dispatcher,
+            self.timer_jobs,
             settings.renotify_s,
             settings.escalate_emergency_s,
             settings.escalate_major_s,
@@ -275,6 +299,7 @@ class Service:
         """Stop the collector, the timers and the notifiers; keep the engine's state."""
         self._stop.set()
         self._collector_thread.join(30)
+        self.timer_jobs.stop()  # timers still being scheduled reach the job store first
         self.scheduler.shutdown(wait=False)
         self.pipeline.devices.flush()
         self.pipeline.save_if_changed()

@@ -56,6 +56,21 @@ class DeviceDirectory:
             changed, self._changed = self._changed, {}
         if not changed:
             return 0
+        try:
+            self._write(changed)
+        except Exception:
+            # Keep what could not be written for the next flush; newer observations win.
+            with self._lock:
+                for key, seen in changed.items():
+                    newer = self._changed.get(key)
+                    if newer is not None:
+                        seen.last_seen = newer.last_seen
+                        seen.latest.update(newer.latest)
+                    self._changed[key] = seen
+            raise
+        return len(changed)
+
+    def _write(self, changed: dict[tuple[str, str], _Seen]) -> None:
         with self._db.session() as s:
             rows = {
                 (d.site, d.device_id): d
@@ -76,7 +91,6 @@ class DeviceDirectory:
                 device.first_seen = device.first_seen or seen.first_seen
                 device.last_seen = seen.last_seen
                 device.latest = {**(device.latest or {}), **seen.latest}
-        return len(changed)
 
     def register(self, fields: dict[str, Any]) -> Device:
         """Register (or update) a device ahead of its first message."""

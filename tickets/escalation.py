@@ -31,14 +31,15 @@ class Escalation:
 
     scheduler: BaseScheduler
     tickets: TicketService
-    dispatcher: Dispatcher
+    dispatcher: Dispatcher  # notifications: a slow webhook may hold these up
+    timers: Dispatcher  # scheduling, on a thread and an unbounded queue of its own: never dropped
     renotify_s: int = 300
     escalate_emergency_s: int = 900
     escalate_major_s: int = 1800
 
     def on_change(self, change: TicketChange) -> None:
-        """Ticket listener: hands the change to the dispatcher thread, off the caller's path."""
-        self.dispatcher.submit(lambda: self._on_change(change))
+        """Ticket listener: hands the change to the timers' thread, off the caller's path."""
+        self.timers.submit(lambda: self._on_change(change))
 
     def _on_change(self, change: TicketChange) -> None:
         """Notify at once on opening; start or stop the timers."""

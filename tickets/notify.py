@@ -67,10 +67,11 @@ class WebhookNotifier:
 class Dispatcher:
     """Runs notifications and other slow side effects on a thread of their own, so no caller waits."""
 
-    def __init__(self, notifiers: list[Notifier]) -> None:
+    def __init__(self, notifiers: list[Notifier], name: str = "notifier", maxsize: int = 10_000) -> None:
         self.notifiers = notifiers
-        self._queue: queue.Queue[Callable[[], None] | None] = queue.Queue(maxsize=10_000)
-        self._thread = threading.Thread(target=self._run, name="notifier", daemon=True)
+        # maxsize 0: nothing is ever dropped (for work that must happen, like scheduling timers).
+        self._queue: queue.Queue[Callable[[], None] | None] = queue.Queue(maxsize=maxsize)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     def notify(self, change: TicketChange, reason: str) -> None:

@@ -180,13 +180,13 @@ class TicketService:
     ) -> Ticket:
         """The device's ticket for this alarm: its open one, reopened, or a new one."""
         key = f"{event.site}/{event.device_id}"
-        ticket = s.scalars(select(Ticket).where(Ticket.alarm_key == key)).one_or_none()
+        # Locked (PostgreSQL) so a person's action on the same ticket waits for this one.
+        ticket = s.scalars(select(Ticket).where(Ticket.alarm_key == key).with_for_update()).one_or_none()
         if ticket is not None and ticket.status == Status.RESOLVED:
             assert ticket.resolved_at is not None
             if now - ticket.resolved_at <= timedelta(seconds=self.reopen_cooldown_s):
                 self._audit(s, ticket, SYSTEM, "reopen", {"by_rule": event.rule, "recurrence": True})
-                ticket.status = Status.OPEN
-                ticket.resolved_at = None
+                _reopen(ticket, now)
                 changes.append(self._change(ticket, "reopened"))
             else:
                 # Resolved long enough ago that this is a new fault: close the old ticket.
@@ -351,13 +351,14 @@ class TicketService:
             elif action is Action.REOPEN:
                 if ticket.source == Source.ALARM and ticket.device_id and ticket.alarm_key is None:
                     ticket.alarm_key = f"{ticket.site}/{ticket.device_id}"
-                ticket.resolved_at = ticket.closed_at = None
+                _reopen(ticket, now)
             self._audit(s, ticket, actor, action.value, recorded)
             try:
                 s.flush()
             except IntegrityError:
                 raise TransitionRefused("the device has another open ticket for its alarms") from None
-            change = self._change(ticket, {Action.ACKNOWLEDGE: "acknowledged"}.get(action, action.value))
+            kinds = {Action.ACKNOWLEDGE: "acknowledged", Action.REOPEN: "reopened"}
+            change = self._change(ticket, kinds.get(action, action.value))
         self._tell([change])
         return self.get(ticket_id)
 
@@ -385,7 +386,7 @@ class TicketService:
     def mark_notified(self, ticket_id: int) -> TicketChange | None:
         """Count a re-notification of an unacknowledged ticket; None once it is acknowledged or gone."""
         with self.db.session() as s:
-            ticket = s.get(Ticket, ticket_id)
+            ticket = s.get(Ticket, ticket_id, with_for_update=True)
             if ticket is None or ticket.status != Status.OPEN:
                 return None
             ticket.notified_count += 1
@@ -395,7 +396,7 @@ class TicketService:
     def escalate(self, ticket_id: int) -> TicketChange | None:
         """Escalate an unacknowledged ticket one level; None once it is acknowledged or gone."""
         with self.db.session() as s:
-            ticket = s.get(Ticket, ticket_id)
+            ticket = s.get(Ticket, ticket_id, with_for_update=True)
             if ticket is None or ticket.status != Status.OPEN:
                 return None
             ticket.escalation_level += 1
@@ -464,6 +465,14 @@ class TicketService:
                     listener(change)
                 except Exception:
                     log.exception("ticket listener %r failed on %s", listener, change)
+
+
+def _reopen(ticket: Ticket, now: datetime) -> None:
+    """Back to open, as a fresh fault: acknowledged anew, its response due again from now."""
+    ticket.status = Status.OPEN
+    ticket.resolved_at = ticket.closed_at = ticket.acknowledged_at = ticket.started_at = None
+    ticket.notified_count = ticket.escalation_level = 0
+    ticket.response_due = now + timedelta(seconds=Severity(ticket.severity).response_due_s)
 
 
 def _alarm_detail(event: AlarmEvent) -> dict[str, Any]:

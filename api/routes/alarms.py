@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 
 from api.auth import ANYONE, STAFF, Caller, allow
-from api.schemas import AlarmPublic, alarm_public
+from api.schemas import MAX_ID, AlarmPublic, alarm_public
 from tickets.service import NotFound, TicketService
 
 router = APIRouter(prefix="/alarms", tags=["alarms"])
@@ -27,7 +27,9 @@ def list_alarms(
 
 @router.post("/{alarm_id}/acknowledge", response_model=AlarmPublic)
 def acknowledge(
-    alarm_id: int, request: Request, caller: Annotated[Caller, Depends(allow(*STAFF))]
+    alarm_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    request: Request,
+    caller: Annotated[Caller, Depends(allow(*STAFF))],
 ) -> AlarmPublic:
     """Acknowledge an alarm; it stays active until its condition clears."""
     service: TicketService = request.app.state.tickets

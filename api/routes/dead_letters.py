@@ -17,7 +17,7 @@ def list_dead_letters(
     request: Request,
     _caller: Annotated[Caller, Depends(allow(*STAFF))],
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> list[dict[str, Any]]:
     """The newest dead letters: when, at which stage, topic, reason and the payload's first 1 KiB."""
     inbox = Inbox(request.app.state.settings.inbox_path)

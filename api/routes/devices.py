@@ -7,16 +7,23 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 
 from api.auth import ANYONE, STAFF, Caller, allow
-from api.schemas import DeviceCreate, DevicePublic, HistoryPoint, device_public
+from api.schemas import SITE_OR_DEVICE, DeviceCreate, DevicePublic, HistoryPoint, device_public
 from collector.stores.base import Aggregate, StoreRejected, StoreUnavailable, TimeSeriesStore
 from records.devices import DeviceDirectory
 from records.models import Device
 from tickets.service import TicketService
 
 router = APIRouter(prefix="/devices", tags=["devices"])
+Site = Annotated[str, Path(pattern=SITE_OR_DEVICE)]
+DeviceId = Annotated[str, Path(pattern=SITE_OR_DEVICE)]
+
+
+def _epoch_ms(t: datetime) -> int:
+    """Epoch milliseconds; a time without an offset is taken as UTC."""
+    return int((t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp() * 1000)
 
 
 def _open_alarms(request: Request) -> dict[tuple[str, str], list[str]]:
@@ -36,7 +43,9 @@ def _public(d: Device, alarms: list[str]) -> DevicePublic:
 
 @router.get("", response_model=list[DevicePublic])
 def list_devices(
-    request: Request, _caller: Annotated[Caller, Depends(allow(*ANYONE))], site: str | None = None
+    request: Request,
+    _caller: Annotated[Caller, Depends(allow(*ANYONE))],
+    site: Annotated[str | None, Query(pattern=SITE_OR_DEVICE)] = None,
 ) -> list[DevicePublic]:
     """Every device: last seen, online, latest values and open alarms."""
     directory: DeviceDirectory = request.app.state.devices
@@ -64,7 +73,7 @@ def register(
 
 @router.get("/{site}/{device_id}", response_model=DevicePublic)
 def get_device(
-    site: str, device_id: str, request: Request, _caller: Annotated[Caller, Depends(allow(*ANYONE))]
+    site: Site, device_id: DeviceId, request: Request, _caller: Annotated[Caller, Depends(allow(*ANYONE))]
 ) -> DevicePublic:
     """One device."""
     directory: DeviceDirectory = request.app.state.devices
@@ -76,8 +85,8 @@ def get_device(
 
 @router.get("/{site}/{device_id}/history", response_model=list[HistoryPoint])
 def history(
-    site: str,
-    device_id: str,
+    site: Site,
+    device_id: DeviceId,
     request: Request,
     _caller: Annotated[Caller, Depends(allow(*ANYONE))],
     metric: Annotated[str, Query(pattern=r"^[a-z][a-z0-9_]*$")],
@@ -92,8 +101,13 @@ def history(
     device = directory.get(site, device_id)
     if device is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no device {site}/{device_id}")
-    end_ms = int(end.timestamp() * 1000) if end else int(time.time() * 1000) + 1
-    start_ms = int(start.timestamp() * 1000) if start else end_ms - 3_600_000
+    try:
+        end_ms = _epoch_ms(end) if end else int(time.time() * 1000) + 1
+        start_ms = _epoch_ms(start) if start else end_ms - 3_600_000
+    except (OverflowError, OSError, ValueError):
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, [{"loc": ["query", "start"], "msg": "time out of range"}]
+        ) from None
     if start_ms >= end_ms:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,

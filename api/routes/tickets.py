@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 
 from api.auth import ANYONE, STAFF, Caller, allow
-from api.schemas import ActionBody, TicketCreate, TicketPublic, ticket_public
+from api.schemas import MAX_ID, SITE_OR_DEVICE, ActionBody, TicketCreate, TicketPublic, ticket_public
 from rules.severity import Severity
 from tickets.lifecycle import Action, RecordMissing, Source, Status, TransitionRefused
 from tickets.service import ActionFields, NewTicket, NotFound, TicketFilter, TicketService
@@ -21,6 +21,7 @@ def _service(request: Request) -> TicketService:
 
 
 Service = Annotated[TicketService, Depends(_service)]
+TicketId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 @router.get("", response_model=list[TicketPublic], response_model_by_alias=True)
@@ -29,11 +30,11 @@ def list_tickets(
     _caller: Annotated[Caller, Depends(allow(*ANYONE))],
     status_: Annotated[Status | None, Query(alias="status")] = None,
     severity: Annotated[Severity | None, Query(alias="class")] = None,
-    site: str | None = None,
-    device_id: str | None = None,
+    site: Annotated[str | None, Query(pattern=SITE_OR_DEVICE)] = None,
+    device_id: Annotated[str | None, Query(pattern=SITE_OR_DEVICE)] = None,
     source: Source | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> list[TicketPublic]:
     """Tickets, newest first, filtered by status, class, site, device and source."""
     found = service.list(TicketFilter(status_, severity, site, device_id, source, limit, offset))
@@ -60,7 +61,7 @@ def report(
 
 @router.get("/{ticket_id}", response_model=TicketPublic)
 def get_ticket(
-    ticket_id: int, service: Service, _caller: Annotated[Caller, Depends(allow(*ANYONE))]
+    ticket_id: TicketId, service: Service, _caller: Annotated[Caller, Depends(allow(*ANYONE))]
 ) -> TicketPublic:
     """One ticket with its audit trail."""
     try:
@@ -71,7 +72,7 @@ def get_ticket(
 
 @router.post("/{ticket_id}/{action}", response_model=TicketPublic)
 def act(
-    ticket_id: int,
+    ticket_id: TicketId,
     action: Action,
     service: Service,
     caller: Annotated[Caller, Depends(allow(*STAFF))],

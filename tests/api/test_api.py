@@ -163,3 +163,22 @@ def test_health_metrics_and_dead_letters(api: Api, publisher: Publisher) -> None
     health = api.get("/health", token=None).json()
     assert health["mqtt_connected"] == 1.0
     assert api.get("/openapi.json", token=None).json()["info"]["title"] == "facility"
+
+
+def test_out_of_range_and_nul_input_answers_4xx_not_500(api: Api) -> None:
+    for path in ("/api/v1/tickets/9223372036854775808", "/api/v1/tickets/2147483648", "/api/v1/tickets/0"):
+        assert api.get(path).status_code == 422
+    assert api.post("/api/v1/tickets/2147483648/acknowledge").status_code == 422
+    assert api.post("/api/v1/alarms/9223372036854775808/acknowledge").status_code == 422
+    assert api.get("/api/v1/tickets", params={"offset": 2**63}).status_code == 422
+    assert api.get("/api/v1/tickets", params={"site": "s\x00"}).status_code == 422
+    assert api.post("/api/v1/tickets", {"site": "s1", "title": "bad\x00title"}).status_code == 422
+    api.post("/api/v1/devices", {"site": "s1", "device_id": "d1", "device_type": "water_tank"})
+    r = api.get(
+        "/api/v1/devices/s1/d1/history", params={"metric": "level_pct", "start": "0001-01-01T00:00:00"}
+    )
+    assert r.status_code in (200, 422)
+    r = api.get(
+        "/api/v1/devices/s1/d1/history", params={"metric": "level_pct", "start": "2026-11-27T00:00:00"}
+    )
+    assert r.status_code == 200

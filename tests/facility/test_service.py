@@ -239,3 +239,75 @@ def test_serve_command_answers_on_http(tmp_path: Path, mosquitto: Mosquitto) -> 
     finally:
         proc.terminate()
         assert proc.wait(30) == 0
+
+
+def test_an_alarm_the_database_refused_is_recorded_on_the_next_try(
+    tmp_path: Path, mosquitto: Mosquitto, publisher: Publisher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = _start(tmp_path, mosquitto)
+    try:
+        real = service.tickets.apply_alarm
+        failures = [RuntimeError("database is locked")]
+
+        def flaky(event: Any) -> int | None:
+            if failures:
+                raise failures.pop()
+            return real(event)
+
+        monkeypatch.setattr(service.tickets, "apply_alarm", flaky)
+        publisher.publish_all(
+            [
+                (
+                    "facility/v1/s1/fire_panel/fp-1/event",
+                    {"ts": T0, "seq": 0, "code": "FIRE_ALARM", "state": "raised"},
+                )
+            ]
+        )
+        wait_until(lambda: len(service.tickets.list(TicketFilter())) == 1, what="the fire alarm ticket")
+        assert not failures
+        [a] = service.tickets.alarms(active_only=True)
+        assert a.rule == "fire_alarm"
+    finally:
+        service.stop()
+
+
+def test_resolving_a_latched_alarm_clears_the_devices_alarm_topic(
+    tmp_path: Path, mosquitto: Mosquitto, publisher: Publisher
+) -> None:
+    service = _start(tmp_path, mosquitto)
+    seen: dict[str, bytes] = {}
+    watcher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="alarm-watcher-2")
+    watcher.on_message = lambda _c, _u, m: seen.__setitem__(m.topic, bytes(m.payload))
+    watcher.connect("127.0.0.1", mosquitto.port)
+    watcher.subscribe("facility/v1/+/alarms/#", qos=1)
+    watcher.loop_start()
+    try:
+        publisher.publish_all(
+            [("facility/v1/s1/elevator/elev-9/event", {"ts": T0, "seq": 0, "code": "ALARM_BUTTON"})]
+        )
+        topic = "facility/v1/s1/alarms/elev-9"
+        wait_until(lambda: bool(seen.get(topic)), what="the alarm topic")
+        [ticket] = service.tickets.list(TicketFilter())
+        for action, fields in [
+            (Action.ACKNOWLEDGE, ActionFields()),
+            (Action.START, ActionFields()),
+            (
+                Action.RESOLVE,
+                ActionFields(
+                    cause="passenger pressed by mistake",
+                    measures="spoke on the intercom",
+                    result="no one trapped",
+                    emergency_plan_started=True,
+                    leadership_informed=True,
+                    temporary_measures="none needed",
+                ),
+            ),
+        ]:
+            service.tickets.act(ticket.id, action, fields, "eng")
+        wait_until(lambda: seen.get(topic) == b"", what="the alarm topic cleared")
+        assert service.tickets.alarms(active_only=True) == []
+        assert service.engine.active() == []
+    finally:
+        watcher.disconnect()
+        watcher.loop_stop()
+        service.stop()

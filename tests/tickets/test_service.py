@@ -243,3 +243,18 @@ def test_resolving_clears_a_latched_alarm_but_not_a_condition_that_still_holds(
     assert still.rule == "stop_outside_door_zone"
     [button_alarm] = [a for a in tickets.alarms(active_only=False) if a.rule == "alarm_button"]
     assert button_alarm.detail["latched"] is True and button_alarm.cleared_at is not None
+
+
+def test_a_manual_reopen_is_a_fresh_fault_to_acknowledge_again(db: Database) -> None:
+    now = [datetime(2026, 11, 27, 2, 0, tzinfo=UTC)]
+    tickets = TicketService(db, clock=lambda: now[0])
+    seen: list[str] = []
+    tickets.listeners.append(lambda change: seen.append(change.kind))
+    ticket_id = tickets.apply_alarm(alarm("entrapment", Severity.EMERGENCY))
+    assert ticket_id is not None
+    _work_through(tickets, ticket_id)
+    now[0] += timedelta(hours=2)
+    t = tickets.act(ticket_id, Action.REOPEN, ActionFields(note="still stuck"), "mgr")
+    assert t.status == "open" and t.acknowledged_at is None and t.started_at is None
+    assert t.response_due == now[0] + timedelta(minutes=5)
+    assert seen[-1] == "reopened"
