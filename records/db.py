@@ -70,6 +70,13 @@ class Database:
         with self._turns, self._sessions() as s, s.begin():
             yield s
 
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for reading only; whatever it did is rolled back."""
+        # No writer's turn to wait for: SQLite's WAL lets readers read while one writes.
+        with self._sessions() as s:
+            yield s
+
     def close(self) -> None:
         """Dispose of the connection pool."""
         self.engine.dispose()

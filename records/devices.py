@@ -121,12 +121,12 @@ class DeviceDirectory:
         q = select(Device).order_by(Device.site, Device.device_id)
         if site:
             q = q.where(Device.site == site)
-        with self._db.session() as s:
+        with self._db.read() as s:
             return s.scalars(q).all()
 
     def get(self, site: str, device_id: str) -> Device | None:
         """One device."""
-        with self._db.session() as s:
+        with self._db.read() as s:
             return s.scalars(
                 select(Device).where(Device.site == site, Device.device_id == device_id)
             ).one_or_none()

@@ -407,7 +407,7 @@ class TicketService:
 
     def get(self, ticket_id: int) -> Ticket:
         """One ticket with its audit trail."""
-        with self.db.session() as s:
+        with self.db.read() as s:
             ticket = s.scalars(
                 select(Ticket).options(selectinload(Ticket.audit)).where(Ticket.id == ticket_id)
             ).one_or_none()
@@ -428,7 +428,7 @@ class TicketService:
             q = q.where(Ticket.device_id == f.device_id)
         if f.source:
             q = q.where(Ticket.source == f.source.value)
-        with self.db.session() as s:
+        with self.db.read() as s:
             return s.scalars(q.order_by(Ticket.id.desc()).limit(f.limit).offset(f.offset)).all()
 
     def alarms(self, active_only: bool, limit: int = 200) -> Sequence[Alarm]:
@@ -436,7 +436,7 @@ class TicketService:
         q = select(Alarm)
         if active_only:
             q = q.where(Alarm.active.is_(True))
-        with self.db.session() as s:
+        with self.db.read() as s:
             return s.scalars(q.order_by(Alarm.id.desc()).limit(limit)).all()
 
     # --- helpers ------------------------------------------------------------------------------
