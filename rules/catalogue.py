@@ -16,6 +16,7 @@ from typing import Any, Literal
 import yaml
 
 from facility.contract import DEVICE_TYPES
+from facility.problems import ProblemsError
 from rules.conditions import Condition, ConditionError, Test, Window, compile_condition, parse_duration
 from rules.severity import Severity
 
@@ -53,14 +54,11 @@ _OFFLINE_DEFAULTS: dict[str, Any] = {
 }
 
 
-class RulesError(ValueError):
+class RulesError(ProblemsError):
     """A rules file that cannot be used; `problems` lists every fault found, each naming rule and field."""
 
     def __init__(self, problems: list[str], source: str = "rules") -> None:
-        self.problems = problems
-        self.source = source
-        count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
-        super().__init__(f"{source}: {count}:\n" + "\n".join(f"  - {p}" for p in problems))
+        super().__init__(problems, source)
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,6 +73,7 @@ from facility.contract import (
     decode,
     device_topic,
 )
+from facility.problems import ProblemsError
 from facility.settings import MqttEndpoint
 from rules.conditions import MAX_DURATION_MS, ConditionError, format_duration, parse_duration
 from rules.severity import Severity
@@ -98,14 +99,11 @@ _TICKET_KEYS = ("device_id", "class", "rules", "occurrences")
 _ALARM_KEYS = ("device_id", "rule", "active", "raised", "count")
 
 
-class ScenarioError(ValueError):
+class ScenarioError(ProblemsError):
     """A scenario file that cannot be played; `problems` lists every fault found, each naming the field."""
 
     def __init__(self, problems: list[str], source: str = "scenario") -> None:
-        self.problems = problems
-        self.source = source
-        count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
-        super().__init__(f"{source}: {count}:\n" + "\n".join(f"  - {p}" for p in problems))
+        super().__init__(problems, source)
 
 
 @dataclass(frozen=True, slots=True)

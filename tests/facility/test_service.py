@@ -149,16 +149,25 @@ def test_a_restart_keeps_alarms_tickets_pending_durations_and_timers(
         second.stop()
 
 
-def test_active_alarms_are_retained_on_the_devices_alarm_topic(
-    tmp_path: Path, mosquitto: Mosquitto, publisher: Publisher
-) -> None:
-    service = _start(tmp_path, mosquitto)
+@pytest.fixture
+def alarm_topics(mosquitto: Mosquitto) -> Iterator[dict[str, bytes]]:
+    """The last message on every device alarm topic, as a watcher subscribed to them sees it."""
     seen: dict[str, bytes] = {}
     watcher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="alarm-watcher")
     watcher.on_message = lambda _c, _u, m: seen.__setitem__(m.topic, bytes(m.payload))
     watcher.connect("127.0.0.1", mosquitto.port)
     watcher.subscribe("facility/v1/+/alarms/#", qos=1)
     watcher.loop_start()
+    yield seen
+    watcher.disconnect()
+    watcher.loop_stop()
+
+
+def test_active_alarms_are_retained_on_the_devices_alarm_topic(
+    tmp_path: Path, mosquitto: Mosquitto, publisher: Publisher, alarm_topics: dict[str, bytes]
+) -> None:
+    service = _start(tmp_path, mosquitto)
+    seen = alarm_topics
     try:
         topic = "facility/v1/s1/chiller/chiller-1/telemetry"
         publisher.publish_all([(topic, {"ts": T0, "seq": 0, "metrics": {"tripped": True}})])
@@ -168,8 +177,6 @@ def test_active_alarms_are_retained_on_the_devices_alarm_topic(
         publisher.publish_all([(topic, {"ts": T0 + 1000, "seq": 1, "metrics": {"tripped": False}})])
         wait_until(lambda: seen.get("facility/v1/s1/alarms/chiller-1") == b"", what="the alarm cleared")
     finally:
-        watcher.disconnect()
-        watcher.loop_stop()
         service.stop()
 
 
@@ -272,15 +279,10 @@ def test_an_alarm_the_database_refused_is_recorded_on_the_next_try(
 
 
 def test_resolving_a_latched_alarm_clears_the_devices_alarm_topic(
-    tmp_path: Path, mosquitto: Mosquitto, publisher: Publisher
+    tmp_path: Path, mosquitto: Mosquitto, publisher: Publisher, alarm_topics: dict[str, bytes]
 ) -> None:
     service = _start(tmp_path, mosquitto)
-    seen: dict[str, bytes] = {}
-    watcher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="alarm-watcher-2")
-    watcher.on_message = lambda _c, _u, m: seen.__setitem__(m.topic, bytes(m.payload))
-    watcher.connect("127.0.0.1", mosquitto.port)
-    watcher.subscribe("facility/v1/+/alarms/#", qos=1)
-    watcher.loop_start()
+    seen = alarm_topics
     try:
         publisher.publish_all(
             [("facility/v1/s1/elevator/elev-9/event", {"ts": T0, "seq": 0, "code": "ALARM_BUTTON"})]
@@ -308,6 +310,4 @@ def test_resolving_a_latched_alarm_clears_the_devices_alarm_topic(
         assert service.tickets.alarms(active_only=True) == []
         assert service.engine.active() == []
     finally:
-        watcher.disconnect()
-        watcher.loop_stop()
         service.stop()
