@@ -73,7 +73,7 @@ from facility.contract import (
     decode,
     device_topic,
 )
-from facility.problems import ProblemsError
+from facility.datafiles import ProblemsError, UniqueKeyLoader
 from facility.settings import MqttEndpoint
 from rules.conditions import MAX_DURATION_MS, ConditionError, format_duration, parse_duration
 from rules.severity import Severity
@@ -185,23 +185,7 @@ class Outgoing(NamedTuple):
 # Loading and checking.
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key given twice in one mapping (YAML would keep the last one)."""
-
-
-def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"key {key!r} given twice", key_node.start_mark
-            )
-        seen.add(key)
-    return loader.construct_mapping(node)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_UniqueKeyLoader = UniqueKeyLoader
 
 
 def load(path: str | Path) -> Scenario:
