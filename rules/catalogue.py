@@ -281,9 +281,6 @@ class Catalogue:
 # Loading and checking.
 
 
-_UniqueKeyLoader = UniqueKeyLoader
-
-
 class _Checker:
     """Builds a Catalogue from the parsed document, collecting every problem on the way."""
 
@@ -580,7 +577,7 @@ def _read_text(source: str | Path) -> tuple[str, str]:
 
 def _parse(text: str, name: str) -> Catalogue:
     try:
-        doc = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
+        doc = yaml.load(text, Loader=UniqueKeyLoader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise RulesError([f"not valid YAML: {exc}"], name) from None
     checker = _Checker()

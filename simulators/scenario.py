@@ -185,9 +185,6 @@ class Outgoing(NamedTuple):
 # Loading and checking.
 
 
-_UniqueKeyLoader = UniqueKeyLoader
-
-
 def load(path: str | Path) -> Scenario:
     """Load and check a scenario file; raises ScenarioError listing every problem."""
     path = Path(path)
@@ -201,7 +198,7 @@ def load(path: str | Path) -> Scenario:
 def parse(text: str, source: str = "scenario", path: Path | None = None) -> Scenario:
     """Check and build a scenario from YAML text; raises ScenarioError listing every problem."""
     try:
-        doc = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
+        doc = yaml.load(text, Loader=UniqueKeyLoader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise ScenarioError([f"not valid YAML: {exc}"], source) from None
     checker = _Checker()
