@@ -81,11 +81,7 @@ def ticket_public(t: Ticket, with_audit: bool = False) -> TicketPublic:
     fields = {
         name: getattr(t, name) for name in TicketPublic.model_fields if name not in ("audit", "severity")
     }
-    audit = (
-        [AuditPublic(at=a.at, actor=a.actor, action=a.action, detail=a.detail) for a in t.audit]
-        if with_audit
-        else None
-    )
+    audit = audit_public(t.audit) if with_audit else None
     return TicketPublic(severity=Severity(t.severity), audit=audit, **fields)
 
 
@@ -209,7 +205,8 @@ class DevicePublic(BaseModel):
 
 
 def device_public(d: Device, open_alarms: list[str]) -> DevicePublic:
-    """The public view of a device."""
+    """The public view of a device; online unless the offline rule holds, unknown if never heard."""
+    online = "offline" not in open_alarms if (d.last_seen or "offline" in open_alarms) else None
     return DevicePublic(
         site=d.site,
         device_id=d.device_id,
@@ -222,7 +219,7 @@ def device_public(d: Device, open_alarms: list[str]) -> DevicePublic:
         registered=d.registered,
         first_seen=d.first_seen,
         last_seen=d.last_seen,
-        online=d.online,
+        online=online,
         latest=d.latest,
         open_alarms=open_alarms,
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -118,13 +117,3 @@ class Writer(threading.Thread):
         if not self.store_up:
             log.info("store reachable again, draining the spool")
         self.store_up = True
-
-
-def wait_drained(inbox: Inbox, timeout_s: float) -> bool:
-    """Wait until nothing is pending, up to `timeout_s`; True if drained."""
-    deadline = time.monotonic() + timeout_s
-    while inbox.pending_count():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True

@@ -53,7 +53,6 @@ class Device(Base):
     registered: Mapped[bool] = mapped_column(default=False)
     first_seen: Mapped[datetime | None]
     last_seen: Mapped[datetime | None]
-    online: Mapped[bool | None]
     latest: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
     def label(self) -> str:

@@ -431,11 +431,15 @@ class TicketService:
         with self.db.read() as s:
             return s.scalars(q.order_by(Ticket.id.desc()).limit(f.limit).offset(f.offset)).all()
 
-    def alarms(self, active_only: bool, limit: int = 200) -> Sequence[Alarm]:
-        """Alarms, newest first."""
+    def alarms(
+        self, active_only: bool, limit: int = 200, site: str | None = None, device_id: str | None = None
+    ) -> Sequence[Alarm]:
+        """Alarms, newest first; of one device when site and device_id are given."""
         q = select(Alarm)
         if active_only:
             q = q.where(Alarm.active.is_(True))
+        if site is not None and device_id is not None:
+            q = q.where(Alarm.site == site, Alarm.device_id == device_id)
         with self.db.read() as s:
             return s.scalars(q.order_by(Alarm.id.desc()).limit(limit)).all()
 

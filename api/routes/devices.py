@@ -27,6 +27,7 @@ def _epoch_ms(t: datetime) -> int:
 
 
 def _open_alarms(request: Request) -> dict[tuple[str, str], list[str]]:
+    """Every device's active alarm rules."""
     service: TicketService = request.app.state.tickets
     found: dict[tuple[str, str], list[str]] = defaultdict(list)
     for a in service.alarms(active_only=True, limit=100_000):
@@ -34,11 +35,11 @@ def _open_alarms(request: Request) -> dict[tuple[str, str], list[str]]:
     return found
 
 
-def _public(d: Device, alarms: list[str]) -> DevicePublic:
-    view = device_public(d, alarms)
-    # Online unless the offline rule holds; unknown for a registered device that never reported.
-    view.online = "offline" not in alarms if (d.last_seen or "offline" in alarms) else None
-    return view
+def _public(request: Request, d: Device) -> DevicePublic:
+    """One device with its active alarm rules."""
+    service: TicketService = request.app.state.tickets
+    alarms = service.alarms(active_only=True, site=d.site, device_id=d.device_id)
+    return device_public(d, [a.rule for a in alarms])
 
 
 @router.get("", response_model=list[DevicePublic])
@@ -50,7 +51,7 @@ def list_devices(
     """Every device: last seen, online, latest values and open alarms."""
     directory: DeviceDirectory = request.app.state.devices
     alarms = _open_alarms(request)
-    return [_public(d, alarms.get((d.site, d.device_id), [])) for d in directory.list(site)]
+    return [device_public(d, alarms.get((d.site, d.device_id), [])) for d in directory.list(site)]
 
 
 @router.post("", response_model=DevicePublic, status_code=status.HTTP_201_CREATED)
@@ -68,7 +69,7 @@ def register(
     engine_hook = getattr(request.app.state, "on_register", None)
     if engine_hook:
         engine_hook(device)
-    return _public(device, _open_alarms(request).get((device.site, device.device_id), []))
+    return _public(request, device)
 
 
 @router.get("/{site}/{device_id}", response_model=DevicePublic)
@@ -80,7 +81,7 @@ def get_device(
     device = directory.get(site, device_id)
     if device is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no device {site}/{device_id}")
-    return _public(device, _open_alarms(request).get((site, device_id), []))
+    return _public(request, device)
 
 
 @router.get("/{site}/{device_id}/history", response_model=list[HistoryPoint])

@@ -42,7 +42,6 @@ def upgrade() -> None:
         sa.Column("registered", sa.Boolean(), nullable=False),
         sa.Column("first_seen", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_seen", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("online", sa.Boolean(), nullable=True),
         sa.Column("latest", sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
