@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import collections
 import functools
+import gc
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -312,6 +314,19 @@ class Service:
         self.db.close()
 
 
+def settle_heap(server: Any, api: threading.Thread) -> None:
+    """Once the API is up, move everything built at start-up out of the garbage collector's sight.
+
+    A full collection walks every object; with the modules and the app counted it took 70-90 ms,
+    a pause that every message and request in flight waits out. Frozen, it walks only what came
+    after.
+    """
+    while not server.started and api.is_alive():
+        time.sleep(0.05)
+    gc.collect()
+    gc.freeze()
+
+
 def run(settings: Settings, host: str, port: int) -> None:
     """`facility serve`: the service and its API until SIGINT or SIGTERM, then a clean stop."""
     import uvicorn
@@ -329,6 +344,7 @@ def run(settings: Settings, host: str, port: int) -> None:
     api = threading.Thread(target=server.run, name="api")
     api.start()
     log.info("API on http://%s:%d/api/v1 (OpenAPI at /docs)", host, port)
+    settle_heap(server, api)
     try:
         while not stop.wait(1.0):
             if not api.is_alive():

@@ -15,7 +15,7 @@ from tickets.service import ActionFields, NewTicket, NotFound, TicketFilter, Tic
 router = APIRouter(prefix="/tickets", tags=["tickets"])
 
 
-def _service(request: Request) -> TicketService:
+async def _service(request: Request) -> TicketService:
     service: TicketService = request.app.state.tickets
     return service
 
