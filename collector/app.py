@@ -68,6 +68,7 @@ class Collector:
         self._stopping = False
         # A deque and an event rather than queue.Queue: no lock round trip per message.
         self._received: collections.deque[Received] = collections.deque()
+        self._derived: collections.deque[PendingLine] = collections.deque()
         self._waiting = False
         self._arrived = threading.Event()
         self._client = self._make_client()
@@ -124,6 +125,29 @@ class Collector:
         while len(self._received) > QUEUE_MAX and not self._stopping:
             time.sleep(0.001)
 
+    def add_lines(self, lines: Sequence[tuple[str, int]]) -> None:
+        """Queue points the service derived (alarms, ticket changes, status) for the store.
+
+        Any thread may call it. The collector's loop commits them to the durable buffer, the one
+        connection that writes it, and the writer stores them with the readings. `lines` are
+        (line protocol, time in ms) pairs.
+        """
+        self._derived.extend(PendingLine(line, "", "", None, ts, True) for line, ts in lines)
+        if self._waiting:
+            self._arrived.set()
+
+    def _commit_derived(self) -> None:
+        derived = self._derived
+        lines = [derived.popleft() for _ in range(len(derived))]
+        try:
+            self.inbox.append(lines, stored_through=self.writer.stored_through)
+        except Exception:
+            log.exception("could not buffer %d derived point(s); trying again", len(lines))
+            derived.extendleft(reversed(lines))
+            time.sleep(0.5)
+            return
+        self.writer.notify(len(lines))
+
     def run(self, stop: threading.Event) -> None:
         """Collect until `stop` is set; then disconnect, leaving anything unacknowledged to the broker."""
         self.writer.start()
@@ -138,6 +162,8 @@ class Collector:
                     self.handle(batch)
                 else:
                     self._tidy()
+                if self._derived:
+                    self._commit_derived()
                 if time.monotonic() >= next_stats:
                     next_stats += STATS_EVERY_S
                     self.log_stats()
@@ -145,6 +171,8 @@ class Collector:
             self._stopping = True
             self._client.disconnect()
             self._client.loop_stop()
+            if self._derived:
+                self._commit_derived()
             self.writer.stop()
             self._tidy(force=True)
             self.log_stats()

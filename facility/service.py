@@ -28,6 +28,7 @@ from collector.inbox import now_ms
 from collector.stores.factory import open_store
 from facility.contract import Message
 from facility.settings import Settings
+from facility.timeline import Point, Sink, StatusWriter, alarm_point, ticket_point
 from records.db import Database, database_url, make_engine, migrate
 from records.devices import DeviceDirectory
 from records.models import Alarm, Device, EngineState
@@ -67,14 +68,25 @@ class Pipeline:
         self._unapplied: collections.deque[AlarmEvent] = collections.deque()
         self._saved_version = -1
         self._ticks = 0
+        self.record: Sink | None = None  # where alarm points go (the collector's buffer)
+        self._readings: dict[str, int] = {}
 
     def handle(self, messages: Sequence[Message]) -> None:
         """Collector handler: runs after the messages are durably buffered."""
         arrival = now_ms()
         self.devices.observe(messages, arrival)
         with self._lock:
+            readings = self._readings
+            for m in messages:
+                readings[m.site] = readings.get(m.site, 0) + 1
             self._unapplied.extend(e for m in messages for e in self.engine.process(m, arrival))
             self._apply_pending()
+
+    def take_readings(self) -> dict[str, int]:
+        """Messages accepted per site since the last call."""
+        with self._lock:
+            readings, self._readings = self._readings, {}
+        return readings
 
     def tick(self) -> None:
         """Timer: durations and offline that fire with no new message; now and then, save state."""
@@ -96,10 +108,11 @@ class Pipeline:
         tried again on the next message or tick: the engine already counts it as done.
         """
         devices: set[tuple[str, str]] = set()
+        points: list[Point] = []
         while self._unapplied:
             event = self._unapplied[0]
             try:
-                self.tickets.apply_alarm(event)
+                points.append(alarm_point(event, self.tickets.apply_alarm(event)))
             except Exception:
                 log.exception(
                     "could not record %s %s on %s/%s; %d event(s) wait for the next try",
@@ -113,6 +126,8 @@ class Pipeline:
             self._unapplied.popleft()
             self.alarm_events += 1
             devices.add((event.site, event.device_id))
+        if points and self.record is not None:
+            self.record(points)
         if self.alarm_client is not None:
             for site, device_id in devices:
                 self.dispatcher.submit(functools.partial(self._publish_alarms, site, device_id))
@@ -211,6 +226,12 @@ class Service:
         )
         self.tickets.listeners += [self.escalation.on_change, self.pipeline.on_ticket_change]
         self.collector = Collector(settings, self.store, handlers=[self.pipeline.handle])
+        # Alarms, ticket changes and site counts go to the time-series store with the readings.
+        self.pipeline.record = self.collector.add_lines
+        self.tickets.listeners.append(self._record_ticket_change)
+        self.status = StatusWriter(
+            self.devices, self.tickets, self.pipeline.take_readings, self.counters, self.collector.add_lines
+        )
         self._stop = threading.Event()
         self._collector_thread = threading.Thread(
             target=self.collector.run, args=(self._stop,), name="collector"
@@ -238,6 +259,9 @@ class Service:
             client.tls_set()
         client.connect_async(endpoint.host, endpoint.port, keepalive=30)
         return client
+
+    def _record_ticket_change(self, change: TicketChange) -> None:
+        self.collector.add_lines([ticket_point(change, datetime.now(UTC))])
 
     def register(self, device: Device) -> None:
         """Tell the engine of a device registered ahead, so it is flagged offline if it never reports."""
@@ -283,6 +307,16 @@ class Service:
             "interval",
             seconds=TICK_S,
             id="rules-tick",
+            jobstore="memory",
+            max_instances=1,
+            coalesce=True,
+            replace_existing=True,
+        )
+        self.scheduler.add_job(
+            self.status.write,
+            "interval",
+            seconds=self.settings.status_interval_s,
+            id="site-status",
             jobstore="memory",
             max_instances=1,
             coalesce=True,

@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     renotify_s: int = Field(default=300, ge=1)
     escalate_emergency_s: int = Field(default=900, ge=1)
     escalate_major_s: int = Field(default=1800, ge=1)
+    status_interval_s: float = Field(default=60.0, gt=0, le=3600)
+    patrol_tolerance_s: int = Field(default=300, ge=0)
+    patrol_grace_s: int = Field(default=900, ge=0)
+    patrol_start_grace_s: int = Field(default=900, ge=0)
 
     @field_validator("mqtt_url")
     @classmethod

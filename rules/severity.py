@@ -23,6 +23,11 @@ class Severity(StrEnum):
         return _RESPONSE_DUE_S[self]
 
     @property
+    def resolve_due_s(self) -> int:
+        """The repair target, in seconds: the company's own (the contract sets only the response)."""
+        return _RESOLVE_DUE_S[self]
+
+    @property
     def label_zh(self) -> str:
         """The Chinese name of the class: 一般, 重大 or 緊急."""
         return _LABEL_ZH[self]
@@ -51,4 +56,5 @@ class Severity(StrEnum):
 
 _RANK = {Severity.ROUTINE: 0, Severity.MAJOR: 1, Severity.EMERGENCY: 2}
 _RESPONSE_DUE_S = {Severity.ROUTINE: 24 * 3600, Severity.MAJOR: 30 * 60, Severity.EMERGENCY: 5 * 60}
+_RESOLVE_DUE_S = {Severity.ROUTINE: 72 * 3600, Severity.MAJOR: 24 * 3600, Severity.EMERGENCY: 4 * 3600}
 _LABEL_ZH = {Severity.ROUTINE: "一般", Severity.MAJOR: "重大", Severity.EMERGENCY: "緊急"}

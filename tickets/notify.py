@@ -58,7 +58,10 @@ class WebhookNotifier:
         }
         body.pop("severity")
         resp = self._http.request(
-            "POST", self.url, body=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+            "POST",
+            self.url,
+            body=json.dumps(body, default=_iso).encode(),
+            headers={"Content-Type": "application/json"},
         )
         if resp.status >= 300:
             raise RuntimeError(f"webhook {self.url} answered {resp.status}")
@@ -97,6 +100,13 @@ class Dispatcher:
         """Deliver what is queued, then stop."""
         self._queue.put(None)
         self._thread.join(timeout_s)
+
+
+def _iso(value: object) -> str:
+    """Times in a notification as ISO 8601."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot send {type(value).__name__} as JSON")
 
 
 def alarm_payload(device_id: str, alarms: list[dict[str, Any]]) -> bytes:

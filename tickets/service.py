@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -94,11 +94,15 @@ class TicketChange:
     """What happened to a ticket, for notifiers and timers."""
 
     ticket_id: int
-    kind: str  # opened, reopened, class_raised, occurrence, acknowledged, resolved, closed, ...
+    kind: str  # opened, reopened, class_raised, occurrence, acknowledged, assign, start, resolve, close, ...
     severity: Severity
     site: str
     device_id: str | None
     title: str
+    source: str = ""
+    opened_at: datetime | None = None
+    acknowledged_at: datetime | None = None
+    resolved_at: datetime | None = None
 
 
 Listener = Callable[[TicketChange], None]
@@ -431,6 +435,16 @@ class TicketService:
         with self.db.read() as s:
             return s.scalars(q.order_by(Ticket.id.desc()).limit(f.limit).offset(f.offset)).all()
 
+    def open_counts(self) -> dict[str, int]:
+        """How many tickets are not yet resolved, by site."""
+        q = (
+            select(Ticket.site, func.count())
+            .where(Ticket.status.in_([st.value for st in _OPEN_STATUSES]))
+            .group_by(Ticket.site)
+        )
+        with self.db.read() as s:
+            return {site: count for site, count in s.execute(q).all()}
+
     def alarms(
         self, active_only: bool, limit: int = 200, site: str | None = None, device_id: str | None = None
     ) -> Sequence[Alarm]:
@@ -459,7 +473,16 @@ class TicketService:
     @staticmethod
     def _change(ticket: Ticket, kind: str) -> TicketChange:
         return TicketChange(
-            ticket.id, kind, Severity(ticket.severity), ticket.site, ticket.device_id, ticket.title
+            ticket.id,
+            kind,
+            Severity(ticket.severity),
+            ticket.site,
+            ticket.device_id,
+            ticket.title,
+            ticket.source,
+            ticket.opened_at,
+            ticket.acknowledged_at,
+            ticket.resolved_at,
         )
 
     def _tell(self, changes: Sequence[TicketChange]) -> None:

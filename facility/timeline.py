@@ -1,0 +1,173 @@
+"""What the service itself records in the time-series store, for dashboards and their annotations.
+
+Measurements, time in milliseconds (the README's Grafana section lists them for dashboard authors):
+  alarms:             tags site, device_id, device_type, rule, class; fields state, title, ticket_id
+  tickets:            tags site, class, source, change, ticket; fields ticket_id, title, device_id,
+                      seconds_to_acknowledge, seconds_to_resolve, target_acknowledge_s, target_resolve_s
+  site_status:        tags site; counts of devices, alarms, open tickets and readings
+  service_status:     the pipeline's counters
+  patrol_rounds:      tags site, route, guard, status; fields round_id and checkpoint counts by status
+  patrol_checkpoints: tags site, route, guard, checkpoint, status; fields round_id, offset_s
+
+Tag values are ids from the contract or this service ([a-z0-9_-]) and enum names, so they need no
+escaping; free text goes in string fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+
+from collector.inbox import now_ms
+from collector.lineprotocol import format_fields
+from records.devices import DeviceDirectory
+from rules.engine import AlarmEvent
+from rules.severity import Severity
+from tickets.service import TicketChange, TicketService
+
+Point = tuple[str, int]  # a line of line protocol and its time in ms
+Sink = Callable[[Sequence[Point]], None]
+
+
+def _ms(t: datetime) -> int:
+    return int(t.timestamp() * 1000)
+
+
+def alarm_point(event: AlarmEvent, ticket_id: int | None) -> Point:
+    """An alarm raised or cleared, at the device time it happened."""
+    ticket = f",ticket_id={ticket_id}i" if ticket_id is not None else ""
+    line = (
+        f"alarms,site={event.site},device_id={event.device_id},device_type={event.device_type},"
+        f"rule={event.rule},class={event.severity.value} "
+        f"{format_fields({'state': event.kind, 'title': event.title})}{ticket} {event.ts}"
+    )
+    return line, event.ts
+
+
+def ticket_point(change: TicketChange, at: datetime) -> Point:
+    """A change to a ticket, with the time to acknowledge or resolve when it is one of those."""
+    severity = change.severity
+    fields: dict[str, object] = {
+        "title": change.title,
+        "device_id": change.device_id or "",
+        "target_acknowledge_s": severity.response_due_s,
+        "target_resolve_s": severity.resolve_due_s,
+    }
+    if change.opened_at is not None:
+        if change.kind == "acknowledged" and change.acknowledged_at is not None:
+            fields["seconds_to_acknowledge"] = (change.acknowledged_at - change.opened_at).total_seconds()
+        if change.kind == "resolve" and change.resolved_at is not None:
+            fields["seconds_to_resolve"] = (change.resolved_at - change.opened_at).total_seconds()
+    ts = _ms(at)
+    kind = _PAST.get(change.kind, change.kind)
+    line = (
+        f"tickets,site={change.site},class={severity.value},source={change.source or 'unknown'},"
+        f"change={kind},ticket={change.ticket_id} "
+        f"{format_fields(fields)},ticket_id={change.ticket_id}i {ts}"
+    )
+    return line, ts
+
+
+# A person's action reaches listeners by its name; the measurement speaks of what happened.
+_PAST = {"assign": "assigned", "start": "started", "resolve": "resolved", "close": "closed"}
+
+
+def site_status_point(site: str, counts: Mapping[str, float], ts: int) -> Point:
+    """One site's counts at `ts`."""
+    return f"site_status,site={site} {format_fields(dict(counts))} {ts}", ts
+
+
+def service_status_point(counters: Mapping[str, float], ts: int) -> Point:
+    """The pipeline's counters at `ts`."""
+    return f"service_status {format_fields(dict(counters))} {ts}", ts
+
+
+def patrol_round_point(
+    site: str, route: str, guard: str, status: str, round_id: int, counts: Mapping[str, int], start: datetime
+) -> Point:
+    """A round that ended: how many of its checkpoints ended in each status."""
+    ts = _ms(start)
+    line = (
+        f"patrol_rounds,site={site},route={route},guard={guard},status={status} "
+        f"{format_fields(dict(counts))},round_id={round_id}i {ts}"
+    )
+    return line, ts
+
+
+def patrol_checkpoint_point(
+    site: str,
+    route: str,
+    guard: str,
+    checkpoint: str,
+    status: str,
+    round_id: int,
+    offset_s: float,
+    due: datetime,
+) -> Point:
+    """A checkpoint of a round whose status is final, at its due time."""
+    ts = _ms(due)
+    line = (
+        f"patrol_checkpoints,site={site},route={route},guard={guard},checkpoint={checkpoint},"
+        f"status={status} {format_fields({'offset_s': offset_s})},round_id={round_id}i {ts}"
+    )
+    return line, ts
+
+
+def count_by_class(severities: Iterable[str]) -> dict[str, float]:
+    """alarms_routine, alarms_major and alarms_emergency from the classes of active alarms."""
+    counts = {f"alarms_{s.value}": 0.0 for s in Severity}
+    for severity in severities:
+        counts[f"alarms_{severity}"] += 1
+    return counts
+
+
+class StatusWriter:
+    """Every few seconds, each site's counts and the pipeline's counters, as points."""
+
+    def __init__(
+        self,
+        devices: DeviceDirectory,
+        tickets: TicketService,
+        readings: Callable[[], dict[str, int]],
+        counters: Callable[[], dict[str, float]],
+        sink: Sink,
+    ) -> None:
+        self.devices = devices
+        self.tickets = tickets
+        self.readings = readings
+        self.counters = counters
+        self.sink = sink
+        self._last_ms: int | None = None
+
+    def write(self) -> None:
+        """Gather the counts now and hand them to the sink."""
+        ts = now_ms()
+        minutes = (ts - self._last_ms) / 60_000 if self._last_ms else None
+        self._last_ms = ts
+        readings = self.readings()
+        alarms: dict[str, list[str]] = {}
+        offline: set[tuple[str, str]] = set()
+        for a in self.tickets.alarms(active_only=True, limit=1_000_000):
+            alarms.setdefault(a.site, []).append(a.severity)
+            if a.rule == "offline":
+                offline.add((a.site, a.device_id))
+        open_tickets = self.tickets.open_counts()
+        sites: dict[str, dict[str, float]] = {}
+        for d in self.devices.list():
+            counts = sites.setdefault(d.site, {"devices": 0.0, "devices_online": 0.0, "devices_offline": 0.0})
+            counts["devices"] += 1
+            if (d.site, d.device_id) in offline:
+                counts["devices_offline"] += 1
+            elif d.last_seen is not None:
+                counts["devices_online"] += 1
+        points = []
+        for site in sorted(sites.keys() | alarms.keys() | readings.keys() | open_tickets.keys()):
+            counts = sites.get(site, {"devices": 0.0, "devices_online": 0.0, "devices_offline": 0.0})
+            counts.update(count_by_class(alarms.get(site, ())))
+            counts["tickets_open"] = float(open_tickets.get(site, 0))
+            counts["readings"] = float(readings.get(site, 0))
+            if minutes:
+                counts["readings_per_minute"] = counts["readings"] / minutes
+            points.append(site_status_point(site, counts, ts))
+        points.append(service_status_point(self.counters(), ts))
+        self.sink(points)
