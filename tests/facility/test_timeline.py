@@ -122,7 +122,8 @@ def test_the_service_records_alarms_ticket_changes_and_site_counts(
 
         wait_until(lambda: "raised" in _points(store, "alarms", "state", "s1"), what="the alarm point")
         wait_until(
-            lambda: _points(store, "tickets", "seconds_to_acknowledge", "s1"), what="the acknowledgement"
+            lambda: bool(_points(store, "tickets", "seconds_to_acknowledge", "s1")),
+            what="the acknowledgement",
         )
         assert ticket.id in _points(store, "tickets", "ticket_id", "s1")
         wait_until(lambda: 1.0 in _points(store, "site_status", "alarms_emergency", "s1"), what="site counts")
@@ -131,7 +132,7 @@ def test_the_service_records_alarms_ticket_changes_and_site_counts(
         wait_until(lambda: 1.0 in _points(store, "site_status", "devices_online", "s1"), what="device counts")
         assert sum(_points(store, "site_status", "readings", "s1")) == 2.0
         wait_until(
-            lambda: _points(store, "service_status", "messages_received_total"), what="service counters"
+            lambda: bool(_points(store, "service_status", "messages_received_total")), what="service counters"
         )
     finally:
         publisher.close()
