@@ -110,6 +110,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("file", type=Path)
     dead = sub.add_parser("dead-letters", help="print the newest dead letters as JSON lines")
     dead.add_argument("--limit", type=int, default=20)
+    _add_patrol_parser(sub)
     return parser
 
 
@@ -124,6 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "rules":
         return _check_rules(args.file)
+    if args.command == "patrol":
+        return _patrol_walk(args, settings)
     if args.command == "collector":
         from collector import app
 
@@ -208,6 +211,106 @@ def _query(args: argparse.Namespace, settings: Settings) -> None:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t / 1000))
         print(f"{stamp}.{t % 1000:03d}  {value}")
     store.close()
+
+
+class _FindingArg(argparse.Action):
+    """`--finding CHECKPOINT TEXT [DEVICE_ID]`, repeatable: each use appends its two or three values."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        if not isinstance(values, list) or not 2 <= len(values) <= 3:
+            parser.error(f"{option_string}: expected CHECKPOINT TEXT [DEVICE_ID]")
+        # A new list each time: the default list belongs to the parser.
+        setattr(namespace, self.dest, [*getattr(namespace, self.dest), values])
+
+
+def _add_patrol_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    patrol = sub.add_parser("patrol", help="guard tour (電子巡更) tools")
+    patrol_sub = patrol.add_subparsers(dest="patrol_command", required=True)
+    walk = patrol_sub.add_parser(
+        "walk", help="a guard walks a patrol round: publish their reader's scans and findings"
+    )
+    walk.add_argument("--api", default="http://127.0.0.1:8000", help="API base URL (default %(default)s)")
+    walk.add_argument("--token", default=None, help="bearer token (default: FACILITY_ADMIN_TOKEN)")
+    walk.add_argument("--round", type=int, required=True, metavar="ID", help="the patrol round to walk")
+    walk.add_argument("--reader", default=None, help="reader device id (default: reader-<guard>)")
+    walk.add_argument(
+        "--late", type=float, default=0.0, metavar="SECONDS", help="added to every scan's due time"
+    )
+    walk.add_argument(
+        "--jitter", type=float, default=0.0, metavar="SECONDS", help="each scan moves by up to ± this"
+    )
+    walk.add_argument(
+        "--skip", nargs="+", action="extend", default=[], metavar="CHECKPOINT", help="not scanned"
+    )
+    walk.add_argument(
+        "--swap", nargs=2, default=None, metavar=("CP_A", "CP_B"), help="walked in each other's place"
+    )
+    walk.add_argument("--repeat", action="store_true", help="read every tag twice, 10 s apart")
+    walk.add_argument(
+        "--finding",
+        nargs="+",
+        action=_FindingArg,
+        default=[],
+        metavar=("CHECKPOINT", "TEXT"),
+        help="CHECKPOINT TEXT [DEVICE_ID]: report a problem 30 s after scanning there (repeatable)",
+    )
+    walk.add_argument("--seed", type=int, default=1, help="same seed, same jitter (default 1)")
+    walk.add_argument(
+        "--seq-start",
+        type=int,
+        default=0,
+        metavar="N",
+        help="first seq of the reader's events (default 0); walking an earlier round again as the "
+        "same reader needs a higher one, or the service drops the events as duplicates",
+    )
+    when = walk.add_mutually_exclusive_group()
+    when.add_argument(
+        "--offline-upload-after",
+        type=_positive,
+        default=None,
+        metavar="SECONDS",
+        help="an offline reader: publish everything after this many seconds of wall time",
+    )
+    when.add_argument("--realtime", action="store_true", help="publish each event at its device time")
+
+
+def _patrol_walk(args: argparse.Namespace, settings: Settings) -> int:
+    from collector.app import stop_on_signals
+    from simulators import patrol
+
+    walk = patrol.Walk(
+        late_s=args.late,
+        jitter_s=args.jitter,
+        skip=frozenset(args.skip),
+        swap=(args.swap[0], args.swap[1]) if args.swap else None,
+        repeat=args.repeat,
+        findings=[patrol.Finding(*values) for values in args.finding],
+        seed=args.seed,
+    )
+    try:
+        sent = patrol.walk_round(
+            settings.mqtt,
+            args.api,
+            args.token or settings.admin_token,
+            args.round,
+            walk,
+            args.reader,
+            start_seq=args.seq_start,
+            upload_after_s=args.offline_upload_after or 0.0,
+            realtime=args.realtime,
+            stop=stop_on_signals(),
+        )
+    except (patrol.WalkError, patrol.RoundError, ConnectionError, TimeoutError) as exc:
+        print(f"facility: {exc}", file=sys.stderr)
+        return 2
+    print(f"round {args.round}: {sent} events published")
+    return 0
 
 
 def run() -> int:
