@@ -10,9 +10,10 @@ from fastapi.responses import PlainTextResponse
 from sqlalchemy import func, select, text
 
 from api.auth import TokenBook
-from api.routes import alarms, dead_letters, devices, tickets, tokens
+from api.routes import alarms, dead_letters, devices, patrol, tickets, tokens
 from collector.stores.base import TimeSeriesStore
 from facility.settings import Settings
+from patrol.service import PatrolService
 from records.db import Database
 from records.devices import DeviceDirectory
 from records.models import Alarm, Ticket
@@ -33,6 +34,7 @@ class ServiceContext:
     # Counters of the running pipeline (collector, rules), for /metrics and /health.
     counters: Callable[[], dict[str, float]] = field(default=lambda: {})
     on_register: Callable[..., None] | None = None
+    patrol: PatrolService | None = None
 
 
 def create_app(ctx: ServiceContext) -> FastAPI:
@@ -48,8 +50,9 @@ def create_app(ctx: ServiceContext) -> FastAPI:
     app.state.store = ctx.store
     app.state.tokens = ctx.tokens
     app.state.on_register = ctx.on_register
+    app.state.patrol = ctx.patrol
     v1 = APIRouter(prefix="/api/v1")
-    for module in (tickets, alarms, devices, dead_letters, tokens):
+    for module in (tickets, alarms, devices, dead_letters, tokens, patrol):
         v1.include_router(module.router)
     app.include_router(v1)
 

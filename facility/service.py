@@ -11,6 +11,7 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as mqtt
 from apscheduler.jobstores.memory import MemoryJobStore
@@ -29,6 +30,8 @@ from collector.stores.factory import open_store
 from facility.contract import Message
 from facility.settings import Settings
 from facility.timeline import Point, Sink, StatusWriter, alarm_point, ticket_point
+from patrol.evaluation import Timing
+from patrol.service import PatrolService
 from records.db import Database, database_url, make_engine, migrate
 from records.devices import DeviceDirectory
 from records.models import Alarm, Device, EngineState
@@ -80,6 +83,12 @@ class Pipeline:
             for m in messages:
                 readings[m.site] = readings.get(m.site, 0) + 1
             self._unapplied.extend(e for m in messages for e in self.engine.process(m, arrival))
+            self._apply_pending()
+
+    def submit(self, events: list[AlarmEvent]) -> None:
+        """Alarm events from elsewhere (patrols), applied in line with the engine's."""
+        with self._lock:
+            self._unapplied.extend(events)
             self._apply_pending()
 
     def take_readings(self) -> dict[str, int]:
@@ -225,9 +234,21 @@ class Service:
             settings.escalate_major_s,
         )
         self.tickets.listeners += [self.escalation.on_change, self.pipeline.on_ticket_change]
-        self.collector = Collector(settings, self.store, handlers=[self.pipeline.handle])
+        self.patrol = PatrolService(
+            self.db,
+            self.tickets,
+            self.pipeline.submit,
+            Timing(
+                tolerance_s=settings.patrol_tolerance_s,
+                grace_s=settings.patrol_grace_s,
+                start_grace_s=settings.patrol_start_grace_s,
+            ),
+            ZoneInfo(settings.timezone),
+        )
+        self.collector = Collector(settings, self.store, handlers=[self.pipeline.handle, self.patrol.handle])
         # Alarms, ticket changes and site counts go to the time-series store with the readings.
         self.pipeline.record = self.collector.add_lines
+        self.patrol.record = self.collector.add_lines
         self.tickets.listeners.append(self._record_ticket_change)
         self.status = StatusWriter(
             self.devices, self.tickets, self.pipeline.take_readings, self.counters, self.collector.add_lines
@@ -281,6 +302,7 @@ class Service:
             tokens=self.tokens,
             counters=self.counters,
             on_register=self.register,
+            patrol=self.patrol,
         )
         return create_app(ctx)
 
@@ -317,6 +339,28 @@ class Service:
             "interval",
             seconds=self.settings.status_interval_s,
             id="site-status",
+            jobstore="memory",
+            max_instances=1,
+            coalesce=True,
+            replace_existing=True,
+        )
+        # Patrol deadlines: each round keeps its next one, so a restart loses none.
+        self.scheduler.add_job(
+            self.patrol.sweep,
+            "interval",
+            seconds=TICK_S,
+            id="patrol-deadlines",
+            jobstore="memory",
+            max_instances=1,
+            coalesce=True,
+            replace_existing=True,
+        )
+        self.scheduler.add_job(
+            self.patrol.schedule_plans,
+            "interval",
+            minutes=10,
+            next_run_time=datetime.now(UTC),
+            id="patrol-plans",
             jobstore="memory",
             max_instances=1,
             coalesce=True,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -70,6 +71,16 @@ class Settings(BaseSettings):
     patrol_tolerance_s: int = Field(default=300, ge=0)
     patrol_grace_s: int = Field(default=900, ge=0)
     patrol_start_grace_s: int = Field(default=900, ge=0)
+    timezone: str = Field(default="UTC", description="The site's time zone, for patrol plans' start times.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (e.g. Asia/Shanghai, UTC)") from None
+        return value
 
     @field_validator("mqtt_url")
     @classmethod

@@ -6,8 +6,8 @@ Measurements, time in milliseconds (the README's Grafana section lists them for 
                       seconds_to_acknowledge, seconds_to_resolve, target_acknowledge_s, target_resolve_s
   site_status:        tags site; counts of devices, alarms, open tickets and readings
   service_status:     the pipeline's counters
-  patrol_rounds:      tags site, route, guard, status; fields round_id and checkpoint counts by status
-  patrol_checkpoints: tags site, route, guard, checkpoint, status; fields round_id, offset_s
+  patrol_rounds:      tags site, route, guard; fields status, completed (1/0), round_id, counts by status
+  patrol_checkpoints: tags site, route, guard, checkpoint; fields status, missed (1/0), round_id, offset_s
 
 Tag values are ids from the contract or this service ([a-z0-9_-]) and enum names, so they need no
 escaping; free text goes in string fields.
@@ -85,12 +85,14 @@ def service_status_point(counters: Mapping[str, float], ts: int) -> Point:
 def patrol_round_point(
     site: str, route: str, guard: str, status: str, round_id: int, counts: Mapping[str, int], start: datetime
 ) -> Point:
-    """A round that ended: how many of its checkpoints ended in each status."""
+    """A round that ended: its status and how many of its checkpoints ended in each status.
+
+    The status is a field, not a tag: a late upload can turn an incomplete round complete, and
+    the new point must replace the old one (same series, same time) rather than sit beside it.
+    """
     ts = _ms(start)
-    line = (
-        f"patrol_rounds,site={site},route={route},guard={guard},status={status} "
-        f"{format_fields(dict(counts))},round_id={round_id}i {ts}"
-    )
+    fields = {"status": status, "completed": float(status == "completed"), **counts}
+    line = f"patrol_rounds,site={site},route={route},guard={guard} {format_fields(fields)},round_id={round_id}i {ts}"
     return line, ts
 
 
@@ -104,11 +106,12 @@ def patrol_checkpoint_point(
     offset_s: float,
     due: datetime,
 ) -> Point:
-    """A checkpoint of a round whose status is final, at its due time."""
+    """A checkpoint of a round whose status is final, at its due time (status a field, as above)."""
     ts = _ms(due)
+    fields = {"status": status, "missed": float(status == "missed"), "offset_s": offset_s}
     line = (
-        f"patrol_checkpoints,site={site},route={route},guard={guard},checkpoint={checkpoint},"
-        f"status={status} {format_fields({'offset_s': offset_s})},round_id={round_id}i {ts}"
+        f"patrol_checkpoints,site={site},route={route},guard={guard},checkpoint={checkpoint} "
+        f"{format_fields(fields)},round_id={round_id}i {ts}"
     )
     return line, ts
 

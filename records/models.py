@@ -1,11 +1,11 @@
-"""The records' tables: devices, alarms, tickets, their audit trail, and API tokens."""
+"""The records' tables: devices, alarms, tickets, their audit trail, API tokens and patrols."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator, text
+from sqlalchemy import JSON, Date, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -181,3 +181,108 @@ class EngineState(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     saved_at: Mapped[datetime]
     state: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class PatrolCheckpoint(Base):
+    """A place on a patrol with its electronic tag (巡更點)."""
+
+    __tablename__ = "patrol_checkpoints"
+    __table_args__ = (Index("patrol_checkpoints_site_tag", "site", "tag", unique=True),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    site: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    tag: Mapped[str] = mapped_column(String(128))
+    location: Mapped[str | None] = mapped_column(String(300))
+
+
+class PatrolRoute(Base):
+    """Checkpoints in order, each due some minutes after the round starts."""
+
+    __tablename__ = "patrol_routes"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    site: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # [{"checkpoint": id, "after_min": minutes after the start}], in walking order
+    checkpoints: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+
+
+class PatrolPlan(Base):
+    """When a route is walked: weekdays and start times (site time) between two dates, by whom."""
+
+    __tablename__ = "patrol_plans"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    route_id: Mapped[str] = mapped_column(ForeignKey("patrol_routes.id"), index=True)
+    weekdays: Mapped[list[int]] = mapped_column(JSON)  # ISO: 1 Monday … 7 Sunday
+    start_times: Mapped[list[str]] = mapped_column(JSON)  # "HH:MM"
+    guards: Mapped[list[str]] = mapped_column(JSON)
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_until: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime]
+
+
+class PatrolRound(Base):
+    """One walk of a route: planned or ad hoc, and how it went."""
+
+    __tablename__ = "patrol_rounds"
+    __table_args__ = (
+        Index("patrol_rounds_plan_start", "plan_id", "start", unique=True),
+        Index("patrol_rounds_site_start", "site", "start"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site: Mapped[str] = mapped_column(String(64))
+    route_id: Mapped[str] = mapped_column(ForeignKey("patrol_routes.id"), index=True)
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("patrol_plans.id"))
+    guard: Mapped[str] = mapped_column(String(100), index=True)
+    guards: Mapped[list[str]] = mapped_column(JSON)
+    start: Mapped[datetime]
+    window_end: Mapped[datetime]  # scans after this (device time) belong to no checkpoint of it
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    started_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    next_deadline: Mapped[datetime | None] = mapped_column(index=True)
+    start_missed: Mapped[bool] = mapped_column(default=False)  # the not-started alarm was raised
+    created_at: Mapped[datetime]
+
+    visits: Mapped[list[PatrolVisit]] = relationship(
+        back_populates="round", order_by="PatrolVisit.position", cascade="all, delete-orphan"
+    )
+
+
+class PatrolVisit(Base):
+    """A checkpoint of a round: when it is due and what its scan made of it."""
+
+    __tablename__ = "patrol_visits"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("patrol_rounds.id"), index=True)
+    position: Mapped[int]
+    checkpoint_id: Mapped[str] = mapped_column(String(64))
+    due: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16))
+    scanned_at: Mapped[datetime | None]
+    scanned_by: Mapped[str | None] = mapped_column(String(100))
+    offset_s: Mapped[float | None]
+
+    round: Mapped[PatrolRound] = relationship(back_populates="visits")
+
+
+class PatrolScan(Base):
+    """Every scan a reader sent, as sent (append-only), and what became of it."""
+
+    __tablename__ = "patrol_scans"
+    __table_args__ = (Index("patrol_scans_once", "site", "reader", "ts", "tag", unique=True),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site: Mapped[str] = mapped_column(String(64))
+    reader: Mapped[str] = mapped_column(String(64))
+    tag: Mapped[str] = mapped_column(String(128))
+    guard: Mapped[str | None] = mapped_column(String(100))
+    ts: Mapped[datetime]  # the reader's clock: when the tag was read
+    received_at: Mapped[datetime]
+    checkpoint_id: Mapped[str | None] = mapped_column(String(64))
+    round_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    outcome: Mapped[str] = mapped_column(String(32))

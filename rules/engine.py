@@ -49,6 +49,8 @@ class AlarmEvent:
     ts: int  # device time (ms) the condition began (raised) or ended (cleared)
     title: str
     detail: dict[str, Any]
+    source: str = "alarm"  # "patrol" for a patrol's alarms (missed checkpoints, unknown tags)
+    round_id: int | None = None  # the patrol round it concerns
 
 
 class _RollingMean:

@@ -208,14 +208,15 @@ class TicketService:
                 rule=event.rule,
                 severity=event.severity.value,
                 status=Status.OPEN,
-                source=Source.ALARM,
+                source=Source(event.source),
                 title=f"{event.title} — {label}",
-                location=_location(device),
+                location=_location(device) or event.detail.get("location"),
                 opened_at=now,
                 response_due=now + timedelta(seconds=event.severity.response_due_s),
                 occurrences=1,
                 last_occurrence_at=now,
                 alarm_key=key,
+                patrol_round_id=event.round_id,
             )
             s.add(ticket)
             s.flush()
@@ -233,7 +234,7 @@ class TicketService:
         if event.severity > Severity(ticket.severity):
             self._raise_class(s, ticket, event.severity, event.rule, changes)
         else:
-            self._audit(s, ticket, SYSTEM, "occurrence", {"rule": event.rule})
+            self._audit(s, ticket, SYSTEM, "occurrence", {"rule": event.rule, "detail": event.detail})
             changes.append(self._change(ticket, "occurrence"))
         return ticket
 
@@ -284,6 +285,32 @@ class TicketService:
             return alarm
 
     # --- people's tickets and actions --------------------------------------------------------
+
+    def open_for_device(self, site: str, device_id: str) -> Ticket | None:
+        """The device's newest ticket that is not yet resolved, whatever opened it."""
+        with self.db.read() as s:
+            return s.scalars(
+                select(Ticket)
+                .where(
+                    Ticket.site == site,
+                    Ticket.device_id == device_id,
+                    Ticket.status.in_([st.value for st in _OPEN_STATUSES]),
+                )
+                .order_by(Ticket.id.desc())
+                .limit(1)
+            ).one_or_none()
+
+    def corroborate(self, ticket_id: int, actor: str, detail: dict[str, Any]) -> None:
+        """Add a report of the same fault (a patrol finding) to a ticket rather than open a second."""
+        with self.db.session() as s:
+            ticket = s.get(Ticket, ticket_id)
+            if ticket is None:
+                raise NotFound(f"no ticket {ticket_id}")
+            ticket.occurrences += 1
+            ticket.last_occurrence_at = self.clock()
+            self._audit(s, ticket, actor, "corroborated", detail)
+            change = self._change(ticket, "corroborated")
+        self._tell([change])
 
     def open_ticket(self, new: NewTicket, actor: str) -> Ticket:
         """Open a ticket that no alarm raised (an occupant's report, a patrol finding, a plan)."""

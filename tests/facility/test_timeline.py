@@ -83,12 +83,19 @@ def test_every_point_parses_with_its_tags_and_typed_fields() -> None:
     round_ = parse_line(
         patrol_round_point("s1", "r-night", "g-1", "incomplete", 3, {"missed": 1, "on_time": 4}, OPENED)[0]
     )
-    assert round_.tags == {"site": "s1", "route": "r-night", "guard": "g-1", "status": "incomplete"}
-    assert round_.fields == {"missed": 1.0, "on_time": 4.0, "round_id": 3}
+    assert round_.tags == {"site": "s1", "route": "r-night", "guard": "g-1"}
+    assert round_.fields == {
+        "status": "incomplete",
+        "completed": 0.0,
+        "missed": 1.0,
+        "on_time": 4.0,
+        "round_id": 3,
+    }
     checkpoint = parse_line(
         patrol_checkpoint_point("s1", "r-night", "g-1", "cp-1", "late", 3, 420.0, OPENED)[0]
     )
-    assert checkpoint.tags["checkpoint"] == "cp-1" and checkpoint.fields == {"offset_s": 420.0, "round_id": 3}
+    assert checkpoint.tags["checkpoint"] == "cp-1" and "status" not in checkpoint.tags
+    assert checkpoint.fields == {"status": "late", "missed": 0.0, "offset_s": 420.0, "round_id": 3}
 
 
 def _points(store: SqliteStore, measurement: str, field: str, site: str | None = None) -> list[Any]:

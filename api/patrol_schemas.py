@@ -1,0 +1,214 @@
+"""Request and response shapes of the patrol API (電子巡更)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from api.schemas import SITE_OR_DEVICE, Input
+from patrol.schedule import parse_hhmm
+from records.models import PatrolCheckpoint, PatrolPlan, PatrolRound, PatrolRoute
+
+Ident = Field(pattern=SITE_OR_DEVICE)
+
+
+class CheckpointCreate(Input):
+    """A checkpoint and its tag; the id defaults to the tag when that is a valid id."""
+
+    id: str | None = Field(default=None, pattern=SITE_OR_DEVICE)
+    site: str = Ident
+    name: str = Field(min_length=1, max_length=200)
+    tag: str = Field(min_length=1, max_length=128, description="the tag's id as readers report it")
+    location: str | None = Field(default=None, max_length=300)
+
+
+class CheckpointPublic(BaseModel):
+    """A checkpoint."""
+
+    id: str
+    site: str
+    name: str
+    tag: str
+    location: str | None
+
+
+class RouteStopModel(Input):
+    """A checkpoint on a route, due `after_min` minutes after the round starts."""
+
+    checkpoint: str = Ident
+    after_min: float = Field(ge=0, le=24 * 60)
+
+
+class RouteCreate(Input):
+    """A route: checkpoints in walking order."""
+
+    id: str | None = Field(default=None, pattern=SITE_OR_DEVICE)
+    site: str = Ident
+    name: str = Field(min_length=1, max_length=200)
+    checkpoints: list[RouteStopModel] = Field(min_length=1, max_length=500)
+
+
+class RoutePublic(BaseModel):
+    """A route."""
+
+    id: str
+    site: str
+    name: str
+    checkpoints: list[dict[str, Any]]
+
+
+class PlanCreate(Input):
+    """When a route is walked: weekdays (1 Monday … 7 Sunday), start times (site time), guards, dates."""
+
+    route: str = Ident
+    weekdays: list[int] = Field(default=[1, 2, 3, 4, 5, 6, 7], min_length=1, max_length=7)
+    start_times: list[str] = Field(min_length=1, max_length=96, description='"HH:MM", site time')
+    guards: list[str] = Field(min_length=1, max_length=20)
+    valid_from: date | None = Field(default=None, alias="from", description="default: today")
+    valid_until: date | None = Field(default=None, alias="until")
+
+    @field_validator("weekdays")
+    @classmethod
+    def _weekdays(cls, value: list[int]) -> list[int]:
+        if any(not 1 <= d <= 7 for d in value):
+            raise ValueError("weekdays are 1 (Monday) to 7 (Sunday)")
+        return value
+
+    @field_validator("start_times")
+    @classmethod
+    def _times(cls, value: list[str]) -> list[str]:
+        return [parse_hhmm(t).strftime("%H:%M") for t in value]
+
+    @field_validator("guards")
+    @classmethod
+    def _guards(cls, value: list[str]) -> list[str]:
+        return _guard_ids(value)
+
+
+class PlanPublic(BaseModel):
+    """A plan."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: int
+    route: str
+    weekdays: list[int]
+    start_times: list[str]
+    guards: list[str]
+    valid_from: date = Field(serialization_alias="from")
+    valid_until: date | None = Field(serialization_alias="until")
+
+
+class RoundCreate(Input):
+    """An ad-hoc round; `start` may be in the past to record a round walked with an offline reader."""
+
+    route: str = Ident
+    guard: str = Ident
+    start: datetime
+    guards: list[str] = Field(default=[], max_length=20, description="others walking it with the guard")
+
+    @field_validator("guards")
+    @classmethod
+    def _guards(cls, value: list[str]) -> list[str]:
+        return _guard_ids(value)
+
+    @field_validator("start")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("give the time with its offset (…Z or …+08:00)")
+        return value
+
+
+class VisitPublic(BaseModel):
+    """A checkpoint of a round."""
+
+    position: int
+    checkpoint: str
+    name: str | None
+    tag: str | None
+    due: datetime
+    status: str
+    scanned_at: datetime | None
+    scanned_by: str | None
+    offset_s: float | None
+
+
+class RoundPublic(BaseModel):
+    """A round with its checkpoints."""
+
+    id: int
+    site: str
+    route: str
+    plan: int | None
+    guard: str
+    guards: list[str]
+    start: datetime
+    status: str
+    started_at: datetime | None
+    ended_at: datetime | None
+    checkpoints: list[VisitPublic]
+
+
+def _guard_ids(value: list[str]) -> list[str]:
+    import re
+
+    for g in value:
+        if not re.fullmatch(SITE_OR_DEVICE, g):
+            raise ValueError(f"guard {g!r} is not an id ([a-z0-9][a-z0-9_-]*)")
+    return value
+
+
+def checkpoint_public(c: PatrolCheckpoint) -> CheckpointPublic:
+    """The public view of a checkpoint."""
+    return CheckpointPublic(id=c.id, site=c.site, name=c.name, tag=c.tag, location=c.location)
+
+
+def route_public(r: PatrolRoute) -> RoutePublic:
+    """The public view of a route."""
+    return RoutePublic(id=r.id, site=r.site, name=r.name, checkpoints=r.checkpoints)
+
+
+def plan_public(p: PatrolPlan) -> PlanPublic:
+    """The public view of a plan."""
+    return PlanPublic(
+        id=p.id,
+        route=p.route_id,
+        weekdays=p.weekdays,
+        start_times=p.start_times,
+        guards=p.guards,
+        valid_from=p.valid_from,
+        valid_until=p.valid_until,
+    )
+
+
+def round_public(r: PatrolRound, checkpoints: dict[str, PatrolCheckpoint]) -> RoundPublic:
+    """The public view of a round; `checkpoints` names its checkpoints and their tags."""
+    return RoundPublic(
+        id=r.id,
+        site=r.site,
+        route=r.route_id,
+        plan=r.plan_id,
+        guard=r.guard,
+        guards=r.guards,
+        start=r.start,
+        status=r.status,
+        started_at=r.started_at,
+        ended_at=r.ended_at,
+        checkpoints=[
+            VisitPublic(
+                position=v.position,
+                checkpoint=v.checkpoint_id,
+                name=cp.name if (cp := checkpoints.get(v.checkpoint_id)) else None,
+                tag=cp.tag if cp else None,
+                due=v.due,
+                status=v.status,
+                scanned_at=v.scanned_at,
+                scanned_by=v.scanned_by,
+                offset_s=v.offset_s,
+            )
+            for v in r.visits
+        ],
+    )

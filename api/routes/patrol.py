@@ -1,0 +1,241 @@
+"""Patrols (電子巡更): checkpoints, routes, plans, rounds and the completion report."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
+
+from api.auth import ANYONE, STAFF, Caller, Role, allow
+from api.patrol_schemas import (
+    CheckpointCreate,
+    CheckpointPublic,
+    PlanCreate,
+    PlanPublic,
+    RoundCreate,
+    RoundPublic,
+    RouteCreate,
+    RoutePublic,
+    checkpoint_public,
+    plan_public,
+    round_public,
+    route_public,
+)
+from api.schemas import MAX_ID, SITE_OR_DEVICE
+from patrol.evaluation import RoundStatus
+from patrol.service import Exists, NotFound, PatrolError, PatrolService, RouteStop
+from records.models import PatrolCheckpoint, PatrolRound
+
+router = APIRouter(prefix="/patrol", tags=["patrol"])
+MANAGERS = (Role.MANAGER,)
+Site = Annotated[str | None, Query(pattern=SITE_OR_DEVICE)]
+Ident = Annotated[str, Path(pattern=SITE_OR_DEVICE)]
+
+
+async def _patrol(request: Request) -> PatrolService:
+    patrol: PatrolService | None = request.app.state.patrol
+    if patrol is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "patrols are not served here")
+    return patrol
+
+
+Patrol = Annotated[PatrolService, Depends(_patrol)]
+
+
+@contextmanager
+def _answers() -> Iterator[None]:
+    """The patrol records' refusals as HTTP: 404 missing, 409 a taken id, 422 with the field."""
+    try:
+        yield
+    except NotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    except Exists as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    except PatrolError as exc:
+        detail = [{"loc": ["body", exc.field], "msg": str(exc), "type": "value_error"}]
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail) from None
+
+
+# --- checkpoints ------------------------------------------------------------------------------
+
+
+@router.post("/checkpoints", response_model=CheckpointPublic, status_code=status.HTTP_201_CREATED)
+def add_checkpoint(
+    body: CheckpointCreate, patrol: Patrol, _caller: Annotated[Caller, Depends(allow(*MANAGERS))]
+) -> CheckpointPublic:
+    """Register a checkpoint (巡更點) and its tag."""
+    cp_id = body.id or _default_id(body.tag, "cp")
+    cp = PatrolCheckpoint(id=cp_id, site=body.site, name=body.name, tag=body.tag, location=body.location)
+    with _answers():
+        return checkpoint_public(patrol.add_checkpoint(cp))
+
+
+@router.get("/checkpoints", response_model=list[CheckpointPublic])
+def list_checkpoints(
+    patrol: Patrol, _caller: Annotated[Caller, Depends(allow(*ANYONE))], site: Site = None
+) -> list[CheckpointPublic]:
+    """Checkpoints, of one site or all."""
+    return [checkpoint_public(c) for c in patrol.checkpoints(site)]
+
+
+@router.get("/checkpoints/{checkpoint_id}", response_model=CheckpointPublic)
+def get_checkpoint(
+    checkpoint_id: Ident, patrol: Patrol, _caller: Annotated[Caller, Depends(allow(*ANYONE))]
+) -> CheckpointPublic:
+    """One checkpoint."""
+    with _answers():
+        return checkpoint_public(patrol.checkpoint(checkpoint_id))
+
+
+# --- routes -----------------------------------------------------------------------------------
+
+
+@router.post("/routes", response_model=RoutePublic, status_code=status.HTTP_201_CREATED)
+def add_route(
+    body: RouteCreate, patrol: Patrol, _caller: Annotated[Caller, Depends(allow(*MANAGERS))]
+) -> RoutePublic:
+    """A route: its site's checkpoints in walking order, each due `after_min` after the start."""
+    stops = [RouteStop(c.checkpoint, c.after_min) for c in body.checkpoints]
+    with _answers():
+        route_id = body.id or _default_id(body.name, "route")
+        return route_public(patrol.add_route(route_id, body.site, body.name, stops))
+
+
+@router.get("/routes", response_model=list[RoutePublic])
+def list_routes(
+    patrol: Patrol, _caller: Annotated[Caller, Depends(allow(*ANYONE))], site: Site = None
+) -> list[RoutePublic]:
+    """Routes, of one site or all."""
+    return [route_public(r) for r in patrol.routes(site)]
+
+
+@router.get("/routes/{route_id}", response_model=RoutePublic)
+def get_route(
+    route_id: Ident, patrol: Patrol, _caller: Annotated[Caller, Depends(allow(*ANYONE))]
+) -> RoutePublic:
+    """One route."""
+    with _answers():
+        return route_public(patrol.route(route_id))
+
+
+# --- plans ------------------------------------------------------------------------------------
+
+
+@router.post(
+    "/plans", response_model=PlanPublic, response_model_by_alias=True, status_code=status.HTTP_201_CREATED
+)
+def add_plan(
+    body: PlanCreate, patrol: Patrol, _caller: Annotated[Caller, Depends(allow(*MANAGERS))]
+) -> PlanPublic:
+    """A plan; it creates its rounds a day ahead."""
+    valid_from = body.valid_from or datetime.now(patrol.zone).date()
+    with _answers():
+        plan = patrol.add_plan(
+            body.route, body.weekdays, body.start_times, body.guards, valid_from, body.valid_until
+        )
+        return plan_public(plan)
+
+
+@router.get("/plans", response_model=list[PlanPublic], response_model_by_alias=True)
+def list_plans(
+    patrol: Patrol, _caller: Annotated[Caller, Depends(allow(*ANYONE))], site: Site = None
+) -> list[PlanPublic]:
+    """Plans, of one site or all."""
+    return [plan_public(p) for p in patrol.plans(site)]
+
+
+@router.get("/plans/{plan_id}", response_model=PlanPublic, response_model_by_alias=True)
+def get_plan(
+    plan_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    patrol: Patrol,
+    _caller: Annotated[Caller, Depends(allow(*ANYONE))],
+) -> PlanPublic:
+    """One plan."""
+    with _answers():
+        return plan_public(patrol.plan(plan_id))
+
+
+# --- rounds -----------------------------------------------------------------------------------
+
+
+@router.post("/rounds", response_model=RoundPublic, status_code=status.HTTP_201_CREATED)
+def start_round(
+    body: RoundCreate,
+    patrol: Patrol,
+    caller: Annotated[Caller, Depends(allow(*MANAGERS, Role.GUARD))],
+) -> RoundPublic:
+    """Start an ad-hoc round; a guard may start only their own. A past start records a walk done offline."""
+    if caller.role is Role.GUARD and body.guard != caller.name:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "a guard may start only their own rounds")
+    with _answers():
+        return _public(patrol, patrol.start_round(body.route, body.guard, body.start, body.guards))
+
+
+@router.get("/rounds", response_model=list[RoundPublic])
+def list_rounds(
+    patrol: Patrol,
+    caller: Annotated[Caller, Depends(allow(*ANYONE))],
+    site: Site = None,
+    guard: Annotated[str | None, Query(pattern=SITE_OR_DEVICE)] = None,
+    status_: Annotated[RoundStatus | None, Query(alias="status")] = None,
+    since: Annotated[datetime | None, Query(alias="from")] = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[RoundPublic]:
+    """Rounds, newest start first; a guard sees only their own."""
+    if caller.role is Role.GUARD:
+        guard = caller.name
+    found = patrol.rounds(site, guard, status_, _aware(since), _aware(until), limit)
+    return [_public(patrol, r) for r in found]
+
+
+@router.get("/rounds/{round_id}", response_model=RoundPublic)
+def get_round(
+    round_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    patrol: Patrol,
+    caller: Annotated[Caller, Depends(allow(*ANYONE))],
+) -> RoundPublic:
+    """One round: every checkpoint with its due time, status and scan time."""
+    with _answers():
+        found = patrol.round(round_id)
+    if caller.role is Role.GUARD and caller.name not in found.guards:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "a guard sees only their own rounds")
+    return _public(patrol, found)
+
+
+@router.get("/report")
+def report(
+    patrol: Patrol,
+    _caller: Annotated[Caller, Depends(allow(*STAFF))],
+    site: Site = None,
+    since: Annotated[datetime | None, Query(alias="from", description="default: 30 days ago")] = None,
+    until: Annotated[datetime | None, Query(description="default: now")] = None,
+) -> dict[str, Any]:
+    """Completion and on-time rates per guard and per route over rounds that ended (manual §9.1)."""
+    end = _aware(until) or datetime.now(UTC)
+    start = _aware(since) or end - timedelta(days=30)
+    return patrol.report(start, end, site)
+
+
+def _public(patrol: PatrolService, r: PatrolRound) -> RoundPublic:
+    return round_public(r, {c.id: c for c in patrol.checkpoints(r.site)})
+
+
+def _aware(t: datetime | None) -> datetime | None:
+    """A time from a query string; one without an offset is taken as UTC."""
+    if t is None:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def _default_id(text: str, prefix: str) -> str:
+    """An id from a name or tag when it is a valid id already, else a prefix and random hex."""
+    candidate = text.strip().lower().replace(" ", "-")
+    if re.fullmatch(SITE_OR_DEVICE, candidate):
+        return candidate
+    return f"{prefix}-{secrets.token_hex(4)}"

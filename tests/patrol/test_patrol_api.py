@@ -1,0 +1,297 @@
+"""Patrols end to end: the API, real mosquitto, the service's timers and the guard-walk simulator."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from facility.cli import main
+from facility.service import Service
+from tests.conftest import ADMIN_TOKEN, Api, Publisher, make_settings, wait_until
+from tests.servers import Mosquitto
+
+pytestmark = pytest.mark.services
+
+SITE = "s1"
+READER = "facility/v1/s1/patrol_reader/reader-1/event"
+CHECKPOINTS = ["cp-a", "cp-b", "cp-c", "cp-d", "cp-e"]
+
+
+@pytest.fixture
+def patrol(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[tuple[Service, Api]]:
+    """The service with one-second patrol graces, and its API over HTTP."""
+    svc = Service(
+        make_settings(
+            tmp_path,
+            mqtt_url=mosquitto.url,
+            admin_token=ADMIN_TOKEN,
+            patrol_grace_s=1,
+            patrol_start_grace_s=1,
+        )
+    )
+    svc.start()
+    assert svc.wait_ready(15)
+    api = Api(svc.app())
+    yield svc, api
+    api.close()
+    svc.stop()
+
+
+def _route(api: Api, after_min: list[float], route_id: str = "r-night") -> None:
+    for i, cp in enumerate(CHECKPOINTS[: len(after_min)]):
+        body = {
+            "id": cp,
+            "site": SITE,
+            "name": f"Checkpoint {cp}",
+            "tag": f"tag-{cp}",
+            "location": f"B2 bay {i}",
+        }
+        r = api.post("/api/v1/patrol/checkpoints", body)
+        assert r.status_code in (201, 409), r.text
+    stops = [{"checkpoint": cp, "after_min": m} for cp, m in zip(CHECKPOINTS, after_min, strict=False)]
+    r = api.post(
+        "/api/v1/patrol/routes", {"id": route_id, "site": SITE, "name": "Night B2", "checkpoints": stops}
+    )
+    assert r.status_code == 201, r.text
+
+
+def _round(api: Api, start: datetime, guard: str = "g-1", route: str = "r-night") -> dict[str, Any]:
+    r = api.post("/api/v1/patrol/rounds", {"route": route, "guard": guard, "start": start.isoformat()})
+    assert r.status_code == 201, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def _statuses(api: Api, round_id: int) -> dict[str, str]:
+    body = api.get(f"/api/v1/patrol/rounds/{round_id}").json()
+    return {c["checkpoint"]: c["status"] for c in body["checkpoints"]} | {"round": body["status"]}
+
+
+def _scan(
+    ts: datetime, tag: str, guard: str = "g-1", code: str = "PATROL_SCAN", **extra: str
+) -> tuple[str, Any]:
+    return READER, {
+        "ts": int(ts.timestamp() * 1000),
+        "code": code,
+        "detail": {"tag": tag, "guard": guard, **extra},
+    }
+
+
+def _patrol_tickets(api: Api) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = api.get("/api/v1/tickets", params={"source": "patrol"}).json()
+    return found
+
+
+def test_a_round_walked_by_the_simulator_shows_each_status_and_tickets_the_missed(
+    patrol: tuple[Service, Api], mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _service, api = patrol
+    _route(api, [0, 10, 20, 30, 40])
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+    created = _round(api, start)
+    assert created["status"] == "scheduled"
+    assert [c["due"] for c in created["checkpoints"]][1] == (
+        start + timedelta(minutes=10)
+    ).isoformat().replace("+00:00", "Z")
+    monkeypatch.setenv("FACILITY_MQTT_URL", mosquitto.url)
+    argv = ["patrol", "walk", "--api", api.url, "--token", ADMIN_TOKEN, "--round", str(created["id"])]
+    # b skipped; d and e walked in each other's place: e out of order, d ten minutes late.
+    assert main([*argv, "--skip", "cp-b", "--swap", "cp-d", "cp-e", "--reader", "reader-1"]) == 0
+    expected = {
+        "cp-a": "on_time",
+        "cp-b": "missed",
+        "cp-c": "on_time",
+        "cp-d": "late",
+        "cp-e": "wrong_order",
+        "round": "incomplete",
+    }
+    wait_until(lambda: _statuses(api, created["id"]) == expected, what="every checkpoint's status")
+    wait_until(lambda: len(_patrol_tickets(api)) == 1, what="the patrol ticket")
+    [ticket] = _patrol_tickets(api)
+    assert ticket["class"] == "major" and ticket["patrol_round_id"] == created["id"]
+    audit = api.get(f"/api/v1/tickets/{ticket['id']}").json()["audit"]
+    missed = {e["detail"].get("detail", e["detail"]).get("checkpoint") for e in audit}
+    assert "cp-b" in missed and not {"cp-a", "cp-c", "cp-d", "cp-e"} & missed, audit
+
+    scanned = api.get(f"/api/v1/patrol/rounds/{created['id']}").json()["checkpoints"]
+    assert scanned[3]["offset_s"] == 600 and scanned[3]["scanned_at"] is not None
+    report = api.get("/api/v1/patrol/report", params={"site": SITE}).json()
+    [guard] = report["by_guard"]
+    assert guard["guard"] == "g-1" and guard["rounds"] == 1 and guard["completion_rate"] == 0.0
+    assert guard["on_time_rate"] == pytest.approx(2 / 5)
+
+
+def test_deadlines_fire_on_timers_without_any_scan(patrol: tuple[Service, Api]) -> None:
+    _service, api = patrol
+    _route(api, [0, 0.05])  # the second checkpoint 3 s after the start
+    created = _round(api, datetime.now(UTC) + timedelta(seconds=1))
+    wait_until(
+        lambda: _statuses(api, created["id"]) == {"cp-a": "missed", "cp-b": "missed", "round": "incomplete"},
+        what="both checkpoints missed",
+    )
+    alarms = api.get("/api/v1/alarms").json()
+    rules = {a["rule"] for a in alarms if a["device_id"] == f"round-{created['id']}"}
+    assert rules == {"round_not_started", "checkpoint_missed"}
+    [ticket] = _patrol_tickets(api)
+    assert ticket["class"] == "major" and ticket["patrol_round_id"] == created["id"]
+
+
+def test_a_late_upload_is_judged_by_scan_time_and_clears_the_missed_alarm(
+    patrol: tuple[Service, Api], publisher: Publisher
+) -> None:
+    _service, api = patrol
+    _route(api, [0, 0.05])
+    start = datetime.now(UTC)
+    created = _round(api, start)
+    wait_until(lambda: _statuses(api, created["id"])["round"] == "incomplete", what="the round to end missed")
+    # The reader was offline; docked now, it uploads scans made on time.
+    publisher.publish_all([_scan(start, "tag-cp-a"), _scan(start + timedelta(seconds=3), "tag-cp-b")])
+    expected = {"cp-a": "on_time", "cp-b": "on_time", "round": "completed"}
+    wait_until(lambda: _statuses(api, created["id"]) == expected, what="the uploaded scans")
+    active = {
+        a["rule"] for a in api.get("/api/v1/alarms").json() if a["device_id"] == f"round-{created['id']}"
+    }
+    assert active == set()
+    # The ticket raised while they looked missed stays for a person to close.
+    assert len(_patrol_tickets(api)) == 1
+
+
+def test_repeated_scans_count_once_and_early_scans_are_early(
+    patrol: tuple[Service, Api], publisher: Publisher
+) -> None:
+    _service, api = patrol
+    _route(api, [0, 30, 40])
+    start = datetime.now(UTC) - timedelta(hours=1)
+    created = _round(api, start)
+    publisher.publish_all(
+        [
+            _scan(start, "tag-cp-a"),
+            _scan(start + timedelta(seconds=20), "tag-cp-a"),  # read again: the same visit
+            _scan(start + timedelta(minutes=20), "tag-cp-b"),  # ten minutes early
+            _scan(start + timedelta(minutes=40), "tag-cp-c"),
+        ]
+    )
+    expected = {"cp-a": "on_time", "cp-b": "early", "cp-c": "on_time", "round": "completed"}
+    wait_until(lambda: _statuses(api, created["id"]) == expected, what="the statuses")
+    assert _patrol_tickets(api) == []
+
+
+def test_unknown_tags_and_guards_not_on_the_round_are_routine(
+    patrol: tuple[Service, Api], publisher: Publisher
+) -> None:
+    _service, api = patrol
+    _route(api, [0, 60])
+    start = datetime.now(UTC)
+    created = _round(api, start)
+    publisher.publish_all([_scan(start, "tag-nobody-knows"), _scan(start, "tag-cp-a", guard="g-intruder")])
+    wait_until(lambda: len(api.get("/api/v1/alarms").json()) >= 2, what="two alarms")
+    rules = {a["rule"]: a for a in api.get("/api/v1/alarms").json()}
+    assert rules["patrol_unknown_tag"]["class"] == "routine"
+    assert rules["patrol_guard_not_on_round"]["device_id"] == "reader-1"
+    [ticket] = _patrol_tickets(api)
+    assert ticket["class"] == "routine" and ticket["device_id"] == "reader-1"
+    assert _statuses(api, created["id"])["cp-a"] == "pending"  # the intruder's scan does not count
+
+
+def test_findings_open_a_ticket_or_corroborate_the_devices_open_one(
+    patrol: tuple[Service, Api], publisher: Publisher
+) -> None:
+    _service, api = patrol
+    _route(api, [0, 60])
+    start = datetime.now(UTC)
+    _round(api, start)
+    lamp = api.post(
+        "/api/v1/tickets", {"site": SITE, "device_id": "light-b2-07", "description": "Lamp flickering in B2"}
+    ).json()
+    finding = "PATROL_FINDING"
+    publisher.publish_all(
+        [
+            _scan(start, "tag-cp-a", code=finding, text="lamp out above bay 31", device_id="light-b2-07"),
+            _scan(start + timedelta(seconds=1), "tag-cp-b", code=finding, text="fire door propped open"),
+            _scan(
+                start + timedelta(seconds=2), "tag-cp-a", code=finding, text="pump noisy", device_id="pump-2"
+            ),
+        ]
+    )
+    wait_until(lambda: len(_patrol_tickets(api)) == 2, what="two finding tickets")
+    door, pump = sorted(_patrol_tickets(api), key=lambda t: t["id"])
+    assert (
+        door["location"] == "B2 bay 1"
+        and door["device_id"] is None
+        and door["title"].endswith("propped open")
+    )
+    assert door["patrol_round_id"] is not None
+    assert pump["device_id"] == "pump-2" and pump["class"] == "routine"
+    audit = api.get(f"/api/v1/tickets/{lamp['id']}").json()["audit"]
+    [corroborated] = [e for e in audit if e["action"] == "corroborated"]
+    assert corroborated["actor"] == "g-1" and corroborated["detail"]["text"] == "lamp out above bay 31"
+    assert corroborated["detail"]["checkpoint"] == "cp-a"
+
+
+def test_guards_see_only_their_own_rounds(patrol: tuple[Service, Api]) -> None:
+    _service, api = patrol
+    _route(api, [0])
+    mine = _round(api, datetime.now(UTC) + timedelta(hours=1), guard="g-1")
+    _round(api, datetime.now(UTC) + timedelta(hours=2), guard="g-2")
+    token = api.post("/api/v1/tokens", {"name": "g-1", "role": "guard"}).json()["token"]
+    listed = api.get("/api/v1/patrol/rounds", token=token).json()
+    assert [r["id"] for r in listed] == [mine["id"]]
+    assert api.get(f"/api/v1/patrol/rounds/{mine['id'] + 1}", token=token).status_code == 403
+    started = api.post(
+        "/api/v1/patrol/rounds",
+        {"route": "r-night", "guard": "g-2", "start": datetime.now(UTC).isoformat()},
+        token=token,
+    )
+    assert started.status_code == 403
+    assert (
+        api.post(
+            "/api/v1/patrol/checkpoints", {"site": SITE, "name": "x", "tag": "x"}, token=token
+        ).status_code
+        == 403
+    )
+
+
+def test_a_plan_creates_its_rounds_on_schedule(patrol: tuple[Service, Api]) -> None:
+    _service, api = patrol
+    _route(api, [0, 10])
+    soon = datetime.now(UTC) + timedelta(minutes=5)
+    body = {"route": "r-night", "start_times": [soon.strftime("%H:%M")], "guards": ["g-1", "g-2"]}
+    plan = api.post("/api/v1/patrol/plans", body)
+    assert plan.status_code == 201, plan.text
+    assert plan.json()["weekdays"] == [1, 2, 3, 4, 5, 6, 7] and plan.json()["until"] is None
+    rounds = api.get("/api/v1/patrol/rounds").json()
+    assert [(r["plan"], r["guard"], r["guards"], r["status"]) for r in rounds] == [
+        (plan.json()["id"], "g-1", ["g-1", "g-2"], "scheduled")
+    ]
+    assert rounds[0]["start"].startswith(soon.strftime("%Y-%m-%dT%H:%M"))
+
+
+def test_bad_patrol_requests_get_clear_errors(patrol: tuple[Service, Api]) -> None:
+    _service, api = patrol
+    _route(api, [0])
+    bad_route = {"site": SITE, "name": "x", "checkpoints": [{"checkpoint": "cp-zz", "after_min": 0}]}
+    r = api.post("/api/v1/patrol/routes", bad_route)
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "checkpoints"]
+    assert api.post("/api/v1/patrol/routes", {**bad_route, "checkpoints": []}).status_code == 422
+    naive = {"route": "r-night", "guard": "g-1", "start": "2026-11-27T22:00:00"}
+    assert api.post("/api/v1/patrol/rounds", naive).status_code == 422
+    assert (
+        api.post(
+            "/api/v1/patrol/rounds", {**naive, "route": "nope", "start": "2026-11-27T22:00:00Z"}
+        ).status_code
+        == 422
+    )
+    assert (
+        api.post(
+            "/api/v1/patrol/plans", {"route": "r-night", "start_times": ["25:00"], "guards": ["g"]}
+        ).status_code
+        == 422
+    )
+    assert api.get("/api/v1/patrol/rounds/999").status_code == 404
+    dup = {"id": "cp-a", "site": SITE, "name": "again", "tag": "tag-other"}
+    assert api.post("/api/v1/patrol/checkpoints", dup).status_code == 409
+    assert api.get("/api/v1/patrol/rounds", token=None).status_code == 401
