@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from facility.grafana import command as grafana_command
 from facility.settings import Settings
 
 DEMO_FAULTS_PER_H = 6.0
@@ -111,6 +112,7 @@ def _parser() -> argparse.ArgumentParser:
     dead = sub.add_parser("dead-letters", help="print the newest dead letters as JSON lines")
     dead.add_argument("--limit", type=int, default=20)
     _add_patrol_parser(sub)
+    grafana_command.add_parser(sub)
     return parser
 
 
@@ -125,6 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "rules":
         return _check_rules(args.file)
+    if args.command == "grafana":
+        return grafana_command.run(args, settings)
     if args.command == "patrol":
         return _patrol_walk(args, settings)
     if args.command == "collector":

@@ -1,0 +1,1 @@
+"""Grafana for the engineers: dashboards as code, their provisioning, and a push into a running Grafana."""
