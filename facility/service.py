@@ -8,7 +8,7 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -324,52 +324,29 @@ class Service:
     def start(self) -> None:
         """Start the timers, the alarm publisher and the collector."""
         escalation.current = self.escalation
-        self.scheduler.add_job(
-            self.pipeline.tick,
-            "interval",
-            seconds=TICK_S,
-            id="rules-tick",
-            jobstore="memory",
-            max_instances=1,
-            coalesce=True,
-            replace_existing=True,
-        )
-        self.scheduler.add_job(
-            self.status.write,
-            "interval",
-            seconds=self.settings.status_interval_s,
-            id="site-status",
-            jobstore="memory",
-            max_instances=1,
-            coalesce=True,
-            replace_existing=True,
-        )
+        self._every(TICK_S, self.pipeline.tick, "rules-tick")
+        self._every(self.settings.status_interval_s, self.status.write, "site-status")
         # Patrol deadlines: each round keeps its next one, so a restart loses none.
-        self.scheduler.add_job(
-            self.patrol.sweep,
-            "interval",
-            seconds=TICK_S,
-            id="patrol-deadlines",
-            jobstore="memory",
-            max_instances=1,
-            coalesce=True,
-            replace_existing=True,
-        )
-        self.scheduler.add_job(
-            self.patrol.schedule_plans,
-            "interval",
-            minutes=10,
-            next_run_time=datetime.now(UTC),
-            id="patrol-plans",
-            jobstore="memory",
-            max_instances=1,
-            coalesce=True,
-            replace_existing=True,
-        )
+        self._every(TICK_S, self.patrol.sweep, "patrol-deadlines")
+        self._every(600, self.patrol.schedule_plans, "patrol-plans", next_run_time=datetime.now(UTC))
         self.scheduler.start()
         if self.alarm_client is not None:
             self.alarm_client.loop_start()
         self._collector_thread.start()
+
+    def _every(self, seconds: float, job: Callable[[], object], job_id: str, **options: Any) -> None:
+        """A repeating job kept in memory: it is rebuilt at every start, so nothing to persist."""
+        self.scheduler.add_job(
+            job,
+            "interval",
+            seconds=seconds,
+            id=job_id,
+            jobstore="memory",
+            max_instances=1,
+            coalesce=True,
+            replace_existing=True,
+            **options,
+        )
 
     def wait_ready(self, timeout_s: float = 30.0) -> bool:
         """Wait until the collector has subscribed."""

@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import random
-import ssl
 import threading
 import time
 from collections.abc import Sequence
@@ -25,10 +24,10 @@ from typing import Any
 
 import httpx
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
 from facility.contract import ContractError, Kind, device_topic, parse_topic
 from facility.settings import MqttEndpoint
+from simulators.publisher import connect, wait_acknowledged
 
 log = logging.getLogger(__name__)
 
@@ -285,7 +284,7 @@ def publish(
         log.info("reader offline: uploading %d events in %g s", len(scans), upload_after_s)
         if stop.wait(upload_after_s):
             return 0
-    client = _connect(endpoint, topic, stop)
+    client = connect(endpoint, f"patrol-{topic.split('/')[4]}-{os.getpid()}", stop, CONNECT_TIMEOUT_S)
     if client is None:
         return 0
     infos: list[mqtt.MQTTMessageInfo] = []
@@ -295,58 +294,9 @@ def publish(
             if stop.wait(max(0.0, wait_s)):
                 break
             infos.append(client.publish(topic, payload, qos=1))
-        _wait_acknowledged(infos)
+        wait_acknowledged(infos, ACK_TIMEOUT_S)
     finally:
         client.disconnect()
         client.loop_stop()
     log.info("%s: %d events published", topic, len(infos))
     return len(infos)
-
-
-def _connect(endpoint: MqttEndpoint, topic: str, stop: threading.Event) -> mqtt.Client | None:
-    """A connected client with its network loop running; None if stopped first; ConnectionError if refused."""
-    reader = topic.split("/")[4]
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2,
-        client_id=f"patrol-{reader}-{os.getpid()}",
-        protocol=mqtt.MQTTv311,
-    )
-    client.max_inflight_messages_set(100)
-    if endpoint.username:
-        client.username_pw_set(endpoint.username, endpoint.password)
-    if endpoint.tls:
-        client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
-    connected = threading.Event()
-    refused: list[str] = []
-
-    def on_connect(_c: mqtt.Client, _u: object, _f: object, reason: Any, _p: object) -> None:
-        if getattr(reason, "is_failure", False):
-            refused.append(str(reason))
-        connected.set()
-
-    client.on_connect = on_connect
-    client.connect_async(endpoint.host, endpoint.port, keepalive=30)
-    client.loop_start()
-    deadline = time.monotonic() + CONNECT_TIMEOUT_S
-    while not connected.wait(0.1) and not stop.is_set() and time.monotonic() < deadline:
-        pass
-    if refused or not connected.is_set():
-        client.loop_stop()
-        if stop.is_set() and not refused:
-            return None
-        why = f"refused: {refused[0]}" if refused else f"no answer within {CONNECT_TIMEOUT_S:g} s"
-        raise ConnectionError(f"cannot connect to {endpoint!r}: {why}")
-    return client
-
-
-def _wait_acknowledged(infos: Sequence[mqtt.MQTTMessageInfo]) -> None:
-    deadline = time.monotonic() + ACK_TIMEOUT_S
-    for n, info in enumerate(infos):
-        try:
-            info.wait_for_publish(max(0.0, deadline - time.monotonic()))
-        except (RuntimeError, ValueError) as exc:
-            raise ConnectionError(f"event {n + 1} of {len(infos)} not published: {exc}") from None
-        if not info.is_published():
-            raise TimeoutError(
-                f"the broker acknowledged {n} of {len(infos)} events within {ACK_TIMEOUT_S:g} s"
-            )

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -116,3 +117,49 @@ def _disconnect(fleet: Sequence[DeviceModel], clients: Sequence[mqtt.Client]) ->
     for client in clients:
         client.disconnect()
         client.loop_stop()
+
+
+def connect(
+    endpoint: MqttEndpoint, client_id: str, stop: threading.Event, timeout_s: float = 30.0
+) -> mqtt.Client | None:
+    """A connected client with its network loop running; None if stopped first; ConnectionError if refused."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311)
+    client.max_inflight_messages_set(100)
+    if endpoint.username:
+        client.username_pw_set(endpoint.username, endpoint.password)
+    if endpoint.tls:
+        client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
+    connected = threading.Event()
+    refused: list[str] = []
+
+    def on_connect(_c: mqtt.Client, _u: object, _f: object, reason: Any, _p: object) -> None:
+        if getattr(reason, "is_failure", False):
+            refused.append(str(reason))
+        connected.set()
+
+    client.on_connect = on_connect
+    client.connect_async(endpoint.host, endpoint.port, keepalive=30)
+    client.loop_start()
+    deadline = time.monotonic() + timeout_s
+    while not connected.wait(0.1):
+        if stop.is_set() or time.monotonic() > deadline:
+            break
+    if refused or not connected.is_set():
+        client.loop_stop()
+        if stop.is_set() and not refused:
+            return None
+        why = f"refused: {refused[0]}" if refused else f"no answer within {timeout_s:g} s"
+        raise ConnectionError(f"cannot connect to {endpoint!r}: {why}")
+    return client
+
+
+def wait_acknowledged(infos: Sequence[mqtt.MQTTMessageInfo], timeout_s: float = 30.0) -> None:
+    """Wait until the broker acknowledged every QoS 1 publish; raise if it did not in time."""
+    deadline = time.monotonic() + timeout_s
+    for n, info in enumerate(infos):
+        try:
+            info.wait_for_publish(max(0.0, deadline - time.monotonic()))
+        except (RuntimeError, ValueError) as exc:
+            raise ConnectionError(f"message {n + 1} of {len(infos)} not published: {exc}") from None
+        if not info.is_published():
+            raise TimeoutError(f"the broker acknowledged {n} of {len(infos)} messages within {timeout_s:g} s")

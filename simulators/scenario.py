@@ -47,7 +47,6 @@ import logging
 import math
 import os
 import re
-import ssl
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -58,7 +57,6 @@ from typing import Any, NamedTuple
 
 import paho.mqtt.client as mqtt
 import yaml
-from paho.mqtt.enums import CallbackAPIVersion
 
 from facility.contract import (
     BOOL,
@@ -77,6 +75,7 @@ from facility.datafiles import ProblemsError, UniqueKeyLoader
 from facility.settings import MqttEndpoint
 from rules.conditions import MAX_DURATION_MS, ConditionError, format_duration, parse_duration
 from rules.severity import Severity
+from simulators.publisher import connect, wait_acknowledged
 
 log = logging.getLogger(__name__)
 
@@ -640,7 +639,8 @@ def run(
     if start_ms is None:
         start_ms = scenario.start_ms if scenario.start_ms is not None else int(time.time() * 1000)
     outgoing = messages(scenario, start_ms)
-    client = _connect(endpoint, stop)
+    client_id = f"scenario-{os.getpid()}-{time.monotonic_ns() % 1_000_000}"
+    client = connect(endpoint, client_id, stop, CONNECT_TIMEOUT_S)
     if client is None:  # stopped while connecting
         return 0
     log.info(
@@ -664,58 +664,9 @@ def run(
             # Status is retained, as devices publish it (contract: status).
             retain = m.topic.endswith("/" + Kind.STATUS)
             infos.append(client.publish(m.topic, m.payload, qos=1, retain=retain))
-        _wait_acknowledged(infos)
+        wait_acknowledged(infos, ACK_TIMEOUT_S)
     finally:
         client.disconnect()
         client.loop_stop()
     log.info("scenario %r: sent %d messages", scenario.name, len(infos))
     return len(infos)
-
-
-def _connect(endpoint: MqttEndpoint, stop: threading.Event) -> mqtt.Client | None:
-    """A connected client with its network loop running; None if stopped first; ConnectionError if refused."""
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2,
-        client_id=f"scenario-{os.getpid()}-{time.monotonic_ns() % 1_000_000}",
-        protocol=mqtt.MQTTv311,
-    )
-    client.max_inflight_messages_set(100)
-    if endpoint.username:
-        client.username_pw_set(endpoint.username, endpoint.password)
-    if endpoint.tls:
-        client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
-    connected = threading.Event()
-    refused: list[str] = []
-
-    def on_connect(_c: mqtt.Client, _u: object, _f: object, reason: Any, _p: object) -> None:
-        if getattr(reason, "is_failure", False):
-            refused.append(str(reason))
-        connected.set()
-
-    client.on_connect = on_connect
-    client.connect_async(endpoint.host, endpoint.port, keepalive=30)
-    client.loop_start()
-    deadline = time.monotonic() + CONNECT_TIMEOUT_S
-    while not connected.wait(0.1):
-        if stop.is_set() or time.monotonic() > deadline:
-            break
-    if refused or not connected.is_set():
-        client.loop_stop()
-        if stop.is_set() and not refused:
-            return None
-        why = f"refused: {refused[0]}" if refused else f"no answer within {CONNECT_TIMEOUT_S:g} s"
-        raise ConnectionError(f"cannot connect to {endpoint!r}: {why}")
-    return client
-
-
-def _wait_acknowledged(infos: Sequence[mqtt.MQTTMessageInfo]) -> None:
-    deadline = time.monotonic() + ACK_TIMEOUT_S
-    for n, info in enumerate(infos):
-        try:
-            info.wait_for_publish(max(0.0, deadline - time.monotonic()))
-        except (RuntimeError, ValueError) as exc:
-            raise ConnectionError(f"message {n + 1} of {len(infos)} not published: {exc}") from None
-        if not info.is_published():
-            raise TimeoutError(
-                f"the broker acknowledged {n} of {len(infos)} messages within {ACK_TIMEOUT_S:g} s"
-            )
