@@ -19,6 +19,14 @@ from facility.grafana.influxql import InfluxQL, tag_is, tag_variable
 
 WHERE = f"{SITE} AND $timeFilter"
 BY_TIME = "GROUP BY time($__interval)"
+# Patrol statuses are fields, not tags (a late upload replaces a round's point): counted by WHERE.
+CHECKPOINT_COLOURS = {
+    "on_time": "green",
+    "early": "blue",
+    "late": "orange",
+    "missed": "red",
+    "wrong_order": "purple",
+}
 ALARM_CLASSES = ", ".join(f'last("alarms_{c}") AS "{c}"' for c in SEVERITY_COLOURS)
 
 
@@ -195,14 +203,14 @@ def patrols() -> model.Dashboard:
         .with_panel(
             panels.bars(
                 "Checkpoints by status",
-                [InfluxQL(f'SELECT count("offset_s") {checkpoints} GROUP BY "status"', alias="$tag_status")],
-                colours={
-                    "on_time": "green",
-                    "early": "blue",
-                    "late": "orange",
-                    "missed": "red",
-                    "wrong_order": "purple",
-                },
+                [
+                    InfluxQL(
+                        f'SELECT count("offset_s") AS "{status}" {checkpoints} AND "status" = \'{status}\'',
+                        ref_id=ref,
+                    )
+                    for ref, status in zip("ABCDE", CHECKPOINT_COLOURS, strict=True)
+                ],
+                colours=CHECKPOINT_COLOURS,
                 width=12,
             )
         )
@@ -211,8 +219,10 @@ def patrols() -> model.Dashboard:
                 "Rounds by status",
                 [
                     InfluxQL(
-                        f'SELECT count("round_id") {rounds} {BY_TIME}, "status" fill(none)',
-                        alias="$tag_status",
+                        'SELECT sum("completed") AS "completed", '
+                        'count("completed") - sum("completed") AS "incomplete" '
+                        f"{rounds} {BY_TIME} fill(none)",
+                        alias="$col",
                     )
                 ],
                 bars=True,
