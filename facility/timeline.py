@@ -92,7 +92,10 @@ def patrol_round_point(
     """
     ts = _ms(start)
     fields = {"status": status, "completed": float(status == "completed"), **counts}
-    line = f"patrol_rounds,site={site},route={route},guard={guard} {format_fields(fields)},round_id={round_id}i {ts}"
+    line = (
+        f"patrol_rounds,site={site},route={route},guard={guard} "
+        f"{format_fields(fields)},round_id={round_id}i {ts}"
+    )
     return line, ts
 
 

@@ -349,9 +349,13 @@ class PatrolService:
                 if m.body["code"] == SCAN:
                     if cp is None:
                         outcome = "unknown_tag"
-                        events.append(
-                            self._reader_alarm(m, "patrol_unknown_tag", "Unknown patrol tag", detail)
-                        )
+                        # Only where patrols are set up: a site with no checkpoints knows no tags.
+                        if s.scalars(
+                            select(PatrolCheckpoint.id).where(PatrolCheckpoint.site == m.site)
+                        ).first():
+                            events.append(
+                                self._reader_alarm(m, "patrol_unknown_tag", "Unknown patrol tag", detail)
+                            )
                     elif candidates and not mine:
                         outcome = "guard_not_on_round"
                         events.append(
