@@ -3,10 +3,10 @@
 The pipeline fills InfluxDB 1.x through its v1 API: the whole service (facility.service.Service)
 on a real mosquitto, fed by `facility simulate` (the fleet, faults at a high rate, device time in
 the past) and by every shipped fault scenario, so readings, events, alarms, tickets and status
-counts exist; tickets are then acknowledged and resolved through the API. Patrol rounds are not
-simulated through the pipeline yet: their points are made with facility.timeline's formatting
-functions and written directly. Grafana's macros are replaced as Grafana would ($timeFilter,
-$__interval, and each variable by all its values, the values coming from the variable's own query).
+counts exist; tickets are then acknowledged and resolved through the API, and patrol rounds
+created through it are walked by `facility patrol walk`. Grafana's macros are replaced as
+Grafana would ($timeFilter, $__interval, and each variable by all its values, the values coming
+from the variable's own query).
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ import pytest
 
 from facility.grafana.dashboards import FOLDER
 from facility.settings import MqttEndpoint
-from facility.timeline import patrol_checkpoint_point, patrol_round_point
 from simulators import scenario
 from tests.conftest import ADMIN_TOKEN, Api, make_settings, wait_until
 from tests.servers import Influxd, Mosquitto
@@ -56,23 +55,23 @@ def _write(influxd: Influxd, lines: list[str]) -> None:
         assert resp.status == 204
 
 
-def _patrol_points(influxd: Influxd, start: datetime) -> None:
-    """Rounds and checkpoints as the patrol feature records them (to switch to its simulator later)."""
-    lines = []
-    statuses = ["on_time", "late", "missed", "early", "wrong_order"]
-    for n in range(4):
-        began = start + timedelta(hours=n)
-        counts = {s: (1 if s in statuses[: n + 2] else 0) for s in statuses}
-        status = "completed" if counts["missed"] == 0 else "incomplete"
-        lines.append(patrol_round_point("demo", "night", "g-0012", status, n + 1, counts, began)[0])
-        for i, checkpoint_status in enumerate(statuses[: n + 2]):
-            offset = 0.0 if checkpoint_status == "missed" else 60.0 * (i - 1)
-            due = began + timedelta(minutes=5 * i)
-            point = patrol_checkpoint_point(
-                "demo", "night", "g-0012", f"cp-{i}", checkpoint_status, n + 1, offset, due
-            )
-            lines.append(point[0])
-    _write(influxd, lines)
+def _patrol_rounds(api: Api, env: dict[str, str], start: datetime) -> None:
+    """Rounds walked by the guard simulator through the pipeline: on time, early, late, skipped, swapped."""
+    for i in range(5):
+        body = {"id": f"cp-{i}", "site": "demo", "name": f"Checkpoint {i}", "tag": f"tag-{i}"}
+        assert api.post("/api/v1/patrol/checkpoints", body).status_code == 201
+    stops = [{"checkpoint": f"cp-{i}", "after_min": 10 * i} for i in range(5)]
+    route = {"id": "night", "site": "demo", "name": "Night", "checkpoints": stops}
+    assert api.post("/api/v1/patrol/routes", route).status_code == 201
+    walks = [[], ["--late", "420"], ["--late", "-400"], ["--skip", "cp-1", "--swap", "cp-3", "cp-4"]]
+    for n, walk in enumerate(walks):
+        began = (start + timedelta(hours=n)).isoformat()
+        round_ = api.post(
+            "/api/v1/patrol/rounds", {"route": "night", "guard": "g-0012", "start": began}
+        ).json()
+        command = ["patrol", "walk", "--api", api.url, "--token", ADMIN_TOKEN, "--round", str(round_["id"])]
+        reader = ["--reader", f"reader-{n}", *walk]
+        subprocess.run([sys.executable, "-m", "facility", *command, *reader], env=env, check=True, timeout=60)
 
 
 @pytest.fixture
@@ -130,7 +129,9 @@ def filled(tmp_path: Path, mosquitto: Mosquitto, influxd: Influxd) -> Iterator[t
                 body = fields if action == "resolve" else None
                 answer = api.post(f"/api/v1/tickets/{ticket['id']}/{action}", json=body)
                 assert answer.status_code == 200, answer.text
-        _patrol_points(influxd, base)
+        _patrol_rounds(api, env, base)
+        # The skipped checkpoint counts as missed once the round's settling time has passed.
+        wait_until(lambda: _count(influxd, "patrol_rounds") >= 4, 60, "patrol rounds in influxd")
         wait_until(lambda: _count(influxd, "service_status") >= 3, 30, "service status points")
         time.sleep(1.5)  # the last ticket changes through the durable buffer
         lo = int((base - timedelta(hours=1)).timestamp() * 1000)
