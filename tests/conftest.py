@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -12,11 +13,13 @@ from typing import Any, TypeVar
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import text
 
 from collector.app import Collector
 from collector.stores.base import TimeSeriesStore
 from collector.stores.factory import open_store
 from facility.settings import Settings
+from records.db import make_engine
 from tests.servers import (
     Influxd,
     Mosquitto,
@@ -244,3 +247,21 @@ def api(service: Any) -> Iterator[Api]:
     client = Api(service.app())
     yield client
     client.close()
+
+
+def _postgres_url(request: pytest.FixtureRequest) -> str:
+    server: PostgreSQL = request.getfixturevalue("postgresql")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(server.url).execution_options(isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return server.url.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty records database: an SQLite file, or a database on the test PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'records.db'}"
+    return _postgres_url(request)

@@ -22,13 +22,14 @@ CHECKPOINTS = ["cp-a", "cp-b", "cp-c", "cp-d", "cp-e"]
 
 
 @pytest.fixture
-def patrol(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[tuple[Service, Api]]:
-    """The service with one-second patrol graces, and its API over HTTP."""
+def patrol(tmp_path: Path, mosquitto: Mosquitto, db_url: str) -> Iterator[tuple[Service, Api]]:
+    """The service with one-second patrol graces, records in SQLite or PostgreSQL, and its API."""
     svc = Service(
         make_settings(
             tmp_path,
             mqtt_url=mosquitto.url,
             admin_token=ADMIN_TOKEN,
+            database_url=db_url,
             patrol_grace_s=1,
             patrol_start_grace_s=1,
         )
