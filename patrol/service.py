@@ -8,6 +8,7 @@ changed raises or clears the round's alarms, which become a ticket with source `
 
 from __future__ import annotations
 
+import collections
 import itertools
 import logging
 import threading
@@ -97,6 +98,7 @@ class PatrolService:
         self.record: Sink | None = None  # where round outcomes go (the time-series store)
         # Scans, deadlines and people touch the same rounds from three threads; one at a time.
         self._lock = threading.RLock()
+        self._retry: collections.deque[Message] = collections.deque(maxlen=100_000)
 
     # --- checkpoints, routes, plans ------------------------------------------------------------
 
@@ -325,10 +327,15 @@ class PatrolService:
             if m.kind is Kind.EVENT and m.device_type == "patrol_reader":
                 code = m.body["code"]
                 if code in (SCAN, FINDING):
-                    try:
-                        self.scan(m)
-                    except Exception:
-                        log.exception("could not record %s from %s/%s", code, m.site, m.device_id)
+                    self._apply(m)
+
+    def _apply(self, m: Message) -> None:
+        try:
+            self.scan(m)
+        except Exception:
+            # The database refused (locked, down): keep the scan for the timer to try again.
+            log.exception("could not record %s from %s/%s; will retry", m.body["code"], m.site, m.device_id)
+            self._retry.append(m)
 
     def scan(self, m: Message) -> None:
         """Keep one scan or finding and apply it."""
@@ -338,6 +345,14 @@ class PatrolService:
         events: list[AlarmEvent] = []
         with self._lock:
             with self.db.session() as s:
+                again = select(PatrolScan.id).where(
+                    PatrolScan.site == m.site,
+                    PatrolScan.reader == m.device_id,
+                    PatrolScan.ts == at,
+                    PatrolScan.tag == tag,
+                )
+                if s.scalars(again).first() is not None:
+                    return  # the same scan again (a redelivery): already applied
                 cp = s.scalars(
                     select(PatrolCheckpoint).where(
                         PatrolCheckpoint.site == m.site, PatrolCheckpoint.tag == tag
@@ -378,10 +393,7 @@ class PatrolService:
                         outcome=outcome,
                     )
                 )
-                try:
-                    s.flush()
-                except IntegrityError:
-                    return  # the same scan again (a redelivery): already applied
+                s.flush()
                 round_ids = [r.id for r in mine]
                 location = cp.location if cp else None
                 checkpoint_id = cp.id if cp else None
@@ -467,7 +479,9 @@ class PatrolService:
         )
 
     def sweep(self) -> int:
-        """Timer: evaluate the rounds whose next deadline has passed; returns how many."""
+        """Timer: retry scans the database refused, then evaluate the rounds whose deadline passed."""
+        for _ in range(len(self._retry)):
+            self._apply(self._retry.popleft())
         now = self.clock()
         with self.db.read() as s:
             due = list(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -296,3 +297,20 @@ def test_bad_patrol_requests_get_clear_errors(patrol: tuple[Service, Api]) -> No
     dup = {"id": "cp-a", "site": SITE, "name": "again", "tag": "tag-other"}
     assert api.post("/api/v1/patrol/checkpoints", dup).status_code == 409
     assert api.get("/api/v1/patrol/rounds", token=None).status_code == 401
+
+
+def test_a_redelivered_scan_or_finding_is_applied_once(
+    patrol: tuple[Service, Api], publisher: Publisher
+) -> None:
+    service, api = patrol
+    _route(api, [0, 60])
+    start = datetime.now(UTC)
+    created = _round(api, start)
+    scan = _scan(start, "tag-cp-a")
+    finding = _scan(start + timedelta(seconds=5), "tag-cp-a", code="PATROL_FINDING", text="broken lock")
+    # Without seq the collector cannot tell a redelivery; the patrol records can.
+    publisher.publish_all([scan, finding, scan, finding])
+    wait_until(lambda: service.collector.accepted == 4, what="all four delivered")
+    wait_until(lambda: _statuses(api, created["id"])["cp-a"] == "on_time", what="the scan")
+    assert len(_patrol_tickets(api)) == 1
+    assert service.patrol._retry == collections.deque()
