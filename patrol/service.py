@@ -562,12 +562,12 @@ class PatrolService:
         cp: PatrolCheckpoint | None,
     ) -> AlarmEvent:
         if visit is None:
-            title = f"Patrol round not started: {route.name}"
+            title = f"Patrol {route.name}, guard {r.guard}: round not started"
             at = r.start + timedelta(seconds=self.timing.start_grace_s)
             detail: dict[str, Any] = {"code": "ROUND_NOT_STARTED", "round": r.id, "guard": r.guard}
         else:
             name = cp.name if cp else visit.checkpoint_id
-            title = f"Patrol checkpoint missed on {route.name}"
+            title = f"Patrol {route.name}, guard {r.guard}: checkpoint missed"
             at = visit.due + timedelta(seconds=self.timing.grace_s)
             detail = {
                 "code": "CHECKPOINT_MISSED",
