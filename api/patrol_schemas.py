@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import re
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -12,6 +13,7 @@ from patrol.schedule import parse_hhmm
 from records.models import PatrolCheckpoint, PatrolPlan, PatrolRound, PatrolRoute
 
 Ident = Field(pattern=SITE_OR_DEVICE)
+ROUND_START_RANGE = timedelta(days=366)
 
 
 class CheckpointCreate(Input):
@@ -38,7 +40,7 @@ class RouteStopModel(Input):
     """A checkpoint on a route, due `after_min` minutes after the round starts."""
 
     checkpoint: str = Ident
-    after_min: float = Field(ge=0, le=24 * 60)
+    after_min: float = Field(ge=0, le=24 * 60, allow_inf_nan=False)
 
 
 class RouteCreate(Input):
@@ -119,6 +121,8 @@ class RoundCreate(Input):
     def _aware(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
             raise ValueError("give the time with its offset (…Z or …+08:00)")
+        if abs(value - datetime.now(UTC)) > ROUND_START_RANGE:
+            raise ValueError("a round starts within a year of now")
         return value
 
 
@@ -153,12 +157,11 @@ class RoundPublic(BaseModel):
 
 
 def _guard_ids(value: list[str]) -> list[str]:
-    import re
-
+    """Guard ids, each once, in the order given."""
     for g in value:
         if not re.fullmatch(SITE_OR_DEVICE, g):
             raise ValueError(f"guard {g!r} is not an id ([a-z0-9][a-z0-9_-]*)")
-    return value
+    return list(dict.fromkeys(value))
 
 
 def checkpoint_public(c: PatrolCheckpoint) -> CheckpointPublic:

@@ -142,14 +142,18 @@ def evaluate(
     settled = entered + timedelta(seconds=min(timing.settle_s, timing.grace_s)) if entered else start
     earliest = start - timedelta(seconds=timing.early_window_s)
     latest = window_end(stops, start, timing)
+    grace = timedelta(seconds=timing.grace_s)
     matched: dict[int, Scan] = {}
     walked: list[int] = []  # positions in the order they were scanned
     for scan in counted([s for s in scans if earliest <= s.at <= latest], timing):
-        # A route may pass one checkpoint twice: a scan serves its first stop there still open.
-        position = next(
-            (i for i, stop in enumerate(stops) if stop.checkpoint == scan.checkpoint and i not in matched),
-            None,
-        )
+        # A scan after a stop's miss deadline is not that stop's (it may be the next round's);
+        # a route may pass one checkpoint twice: the scan serves the open stop due nearest to it.
+        open_stops = [
+            i
+            for i, stop in enumerate(stops)
+            if stop.checkpoint == scan.checkpoint and i not in matched and scan.at <= stop.due + grace
+        ]
+        position = min(open_stops, key=lambda i: abs((scan.at - stops[i].due).total_seconds()), default=None)
         if position is not None:
             matched[position] = scan
             walked.append(position)

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 def parse_hhmm(value: str) -> time:
     """ "22:00" → 22:00; a ValueError names what is wrong."""
     hours, _, minutes = value.partition(":")
-    if not (hours.isdigit() and minutes.isdigit() and len(minutes) == 2):
+    if not (hours.isdigit() and len(hours) <= 2 and minutes.isdigit() and len(minutes) == 2):
         raise ValueError(f"{value!r} is not HH:MM")
     return time(int(hours), int(minutes))
 

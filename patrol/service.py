@@ -18,8 +18,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, selectinload
 
 from facility.contract import Kind, Message
@@ -39,6 +39,11 @@ log = logging.getLogger(__name__)
 SCAN = "PATROL_SCAN"
 FINDING = "PATROL_FINDING"
 PLAN_AHEAD = timedelta(hours=24)  # planned rounds exist this long before they start
+RETRIES = 10  # a scan the database refused is tried again this many times, a second apart
+PENDING_FINDING = "finding_pending"  # kept, its ticket not yet made
+# Reader times outside these are a broken clock: the scan is kept but matches no round.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 UTC_ZONE = ZoneInfo("UTC")
 _Row = TypeVar("_Row", PatrolCheckpoint, PatrolRoute, PatrolPlan)
 
@@ -98,7 +103,7 @@ class PatrolService:
         self.record: Sink | None = None  # where round outcomes go (the time-series store)
         # Scans, deadlines and people touch the same rounds from three threads; one at a time.
         self._lock = threading.RLock()
-        self._retry: collections.deque[Message] = collections.deque(maxlen=100_000)
+        self._retry: collections.deque[tuple[Message, int]] = collections.deque()
 
     # --- checkpoints, routes, plans ------------------------------------------------------------
 
@@ -125,6 +130,12 @@ class PatrolService:
             return _get(s, PatrolCheckpoint, checkpoint_id)
 
     def add_route(self, route_id: str, site: str, name: str, stops: Sequence[RouteStop]) -> PatrolRoute:
+        try:
+            return self._add_route(route_id, site, name, stops)
+        except IntegrityError:  # created at the same moment by another request
+            raise Exists(f"route {route_id} exists already") from None
+
+    def _add_route(self, route_id: str, site: str, name: str, stops: Sequence[RouteStop]) -> PatrolRoute:
         """A route over checkpoints of its site, in walking order, due at non-decreasing minutes."""
         if not stops:
             raise PatrolError("checkpoints", "a route needs at least one checkpoint")
@@ -292,9 +303,6 @@ class PatrolService:
         q = select(PatrolRound).options(selectinload(PatrolRound.visits))
         if site:
             q = q.where(PatrolRound.site == site)
-        if guard:
-            # A guard's rounds: led by them or shared with them (the JSON list is matched in Python).
-            q = q.where(or_(PatrolRound.guard == guard, PatrolRound.guards.is_not(None)))
         if status:
             q = q.where(PatrolRound.status == status.value)
         if since:
@@ -304,6 +312,7 @@ class PatrolService:
         with self.db.read() as s:
             found = s.scalars(q.order_by(PatrolRound.start.desc(), PatrolRound.id.desc())).all()
         if guard:
+            # Led by them or shared with them: the JSON list is matched here, the same on every database.
             found = [r for r in found if guard in r.guards]
         return found[:limit]
 
@@ -329,30 +338,39 @@ class PatrolService:
                 if code in (SCAN, FINDING):
                     self._apply(m)
 
-    def _apply(self, m: Message) -> None:
+    def _apply(self, m: Message, attempt: int = 0) -> None:
         try:
             self.scan(m)
+        except OperationalError:
+            # The database is locked or down: the timer tries again, a few times.
+            if attempt < RETRIES:
+                log.warning("could not record %s from %s/%s; will retry", m.body["code"], m.site, m.device_id)
+                self._retry.append((m, attempt + 1))
+            else:
+                log.exception("gave up recording %s from %s/%s", m.body["code"], m.site, m.device_id)
         except Exception:
-            # The database refused (locked, down): keep the scan for the timer to try again.
-            log.exception("could not record %s from %s/%s; will retry", m.body["code"], m.site, m.device_id)
-            self._retry.append(m)
+            log.exception("could not record %s from %s/%s", m.body["code"], m.site, m.device_id)
 
     def scan(self, m: Message) -> None:
         """Keep one scan or finding and apply it."""
-        detail = m.body["detail"]
-        tag, guard = str(detail.get("tag") or ""), detail.get("guard")
+        code, detail = m.body["code"], m.body["detail"]
+        tag, guard = str(detail.get("tag") or "")[:128], detail.get("guard")
+        guard = str(guard)[:100] if guard is not None else None
         at = datetime.fromtimestamp(m.ts / 1000, UTC)
         events: list[AlarmEvent] = []
         with self._lock:
             with self.db.session() as s:
-                again = select(PatrolScan.id).where(
-                    PatrolScan.site == m.site,
-                    PatrolScan.reader == m.device_id,
-                    PatrolScan.ts == at,
-                    PatrolScan.tag == tag,
-                )
-                if s.scalars(again).first() is not None:
-                    return  # the same scan again (a redelivery): already applied
+                again = s.scalars(
+                    select(PatrolScan).where(
+                        PatrolScan.site == m.site,
+                        PatrolScan.reader == m.device_id,
+                        PatrolScan.ts == at,
+                        PatrolScan.tag == tag,
+                        PatrolScan.code == code,
+                    )
+                ).first()
+                if again is not None and again.outcome != PENDING_FINDING:
+                    return  # the same event again (a redelivery): already applied
                 cp = s.scalars(
                     select(PatrolCheckpoint).where(
                         PatrolCheckpoint.site == m.site, PatrolCheckpoint.tag == tag
@@ -360,30 +378,25 @@ class PatrolService:
                 ).one_or_none()
                 candidates = self._rounds_at(s, m.site, at, cp.id if cp else None)
                 mine = [r for r in candidates if guard in r.guards]
-                outcome = "finding" if m.body["code"] == FINDING else "counted"
-                if m.body["code"] == SCAN:
+                outcome = PENDING_FINDING if code == FINDING else "counted"
+                if code == SCAN and again is None:
                     if cp is None:
                         outcome = "unknown_tag"
                         # Only where patrols are set up: a site with no checkpoints knows no tags.
                         if s.scalars(
                             select(PatrolCheckpoint.id).where(PatrolCheckpoint.site == m.site)
                         ).first():
-                            events.append(
-                                self._reader_alarm(m, "patrol_unknown_tag", "Unknown patrol tag", detail)
-                            )
+                            events.append(self._unknown_tag(m, tag, guard))
                     elif candidates and not mine:
                         outcome = "guard_not_on_round"
-                        events.append(
-                            self._reader_alarm(
-                                m, "patrol_guard_not_on_round", "Scan by a guard not on the round", detail
-                            )
-                        )
+                        events.append(self._stranger(candidates[0], m, tag, guard))
                     elif not candidates:
                         outcome = "no_round"
-                s.add(
-                    PatrolScan(
+                if again is None:
+                    again = PatrolScan(
                         site=m.site,
                         reader=m.device_id,
+                        code=code,
                         tag=tag,
                         guard=guard,
                         ts=at,
@@ -392,13 +405,19 @@ class PatrolService:
                         round_id=mine[0].id if mine else None,
                         outcome=outcome,
                     )
-                )
-                s.flush()
+                    s.add(again)
+                    s.flush()
+                scan_id = again.id
                 round_ids = [r.id for r in mine]
                 location = cp.location if cp else None
                 checkpoint_id = cp.id if cp else None
-            if m.body["code"] == FINDING:
+            if code == FINDING:
+                # The ticket first, then the mark: a finding whose ticket failed is tried again.
                 self._finding(m, detail, checkpoint_id, location, round_ids[0] if round_ids else None)
+                with self.db.session() as s:
+                    row = s.get(PatrolScan, scan_id)
+                    assert row is not None
+                    row.outcome = "finding"
             elif round_ids:
                 self._evaluate_ids(round_ids)
         if events:
@@ -406,30 +425,46 @@ class PatrolService:
 
     def _rounds_at(self, s: Session, site: str, at: datetime, checkpoint_id: str | None) -> list[PatrolRound]:
         """Rounds of the site whose window holds `at` and whose route passes the checkpoint."""
-        if checkpoint_id is None:
+        if checkpoint_id is None or not EARLIEST < at < LATEST:
             return []
         early = timedelta(seconds=self.timing.early_window_s)
         found = s.scalars(
             select(PatrolRound)
             .options(selectinload(PatrolRound.visits))
-            .where(PatrolRound.site == site, PatrolRound.start <= at + early, PatrolRound.window_end >= at)
+            .where(PatrolRound.site == site, PatrolRound.window_end >= at, PatrolRound.start <= at + early)
             .order_by(PatrolRound.start)
         ).all()
         return [r for r in found if any(v.checkpoint_id == checkpoint_id for v in r.visits)]
 
-    def _reader_alarm(self, m: Message, rule: str, title: str, detail: dict[str, Any]) -> AlarmEvent:
-        code = rule.upper()
+    def _unknown_tag(self, m: Message, tag: str, guard: str | None) -> AlarmEvent:
+        """A tag no checkpoint of the site has: the site's one "unknown tags" ticket gathers them."""
         return AlarmEvent(
             "raised",
             m.site,
-            m.device_type,
-            m.device_id,
-            rule,
+            "patrol_tag",
+            "unknown-tags",
+            "patrol_unknown_tag",
             Severity.ROUTINE,
             m.ts,
-            title,
-            {"code": code, "tag": detail.get("tag"), "guard": detail.get("guard")},
+            "Unknown patrol tags",
+            {"code": "PATROL_UNKNOWN_TAG", "tag": tag, "guard": guard, "reader": m.device_id},
             source=Source.PATROL.value,
+        )
+
+    def _stranger(self, r: PatrolRound, m: Message, tag: str, guard: str | None) -> AlarmEvent:
+        """A scan on a round's route by a guard not on it: routine, on the round's ticket."""
+        return AlarmEvent(
+            "raised",
+            r.site,
+            "patrol_round",
+            f"round-{r.id}",
+            "patrol_guard_not_on_round",
+            Severity.ROUTINE,
+            m.ts,
+            f"Patrol round {r.id}: scan by a guard not on it",
+            {"code": "PATROL_GUARD_NOT_ON_ROUND", "tag": tag, "guard": guard, "reader": m.device_id},
+            source=Source.PATROL.value,
+            round_id=r.id,
         )
 
     def _finding(
@@ -481,7 +516,7 @@ class PatrolService:
     def sweep(self) -> int:
         """Timer: retry scans the database refused, then evaluate the rounds whose deadline passed."""
         for _ in range(len(self._retry)):
-            self._apply(self._retry.popleft())
+            self._apply(*self._retry.popleft())
         now = self.clock()
         with self.db.read() as s:
             due = list(
@@ -496,17 +531,32 @@ class PatrolService:
         return len(due)
 
     def _evaluate_ids(self, round_ids: Sequence[int]) -> None:
-        events: list[AlarmEvent] = []
-        points: list[Point] = []
-        with self._lock, self.db.session() as s:
-            for round_id in round_ids:
+        """Evaluate rounds, each in its own transaction: one that fails cannot hold up the others."""
+        for round_id in round_ids:
+            events: list[AlarmEvent] = []
+            points: list[Point] = []
+            try:
+                with self._lock, self.db.session() as s:
+                    r = s.get(PatrolRound, round_id)
+                    if r is not None:
+                        self._evaluate(s, r, events, points)
+            except Exception:
+                log.exception("could not evaluate patrol round %d; trying again in a minute", round_id)
+                self._postpone(round_id)
+                continue
+            if events:
+                self.emit(events)
+            if points and self.record is not None:
+                self.record(points)
+
+    def _postpone(self, round_id: int) -> None:
+        try:
+            with self.db.session() as s:
                 r = s.get(PatrolRound, round_id)
                 if r is not None:
-                    self._evaluate(s, r, events, points)
-        if events:
-            self.emit(events)
-        if points and self.record is not None:
-            self.record(points)
+                    r.next_deadline = self.clock() + timedelta(minutes=1)
+        except Exception:
+            log.exception("could not postpone patrol round %d", round_id)
 
     def _evaluate(self, s: Session, r: PatrolRound, events: list[AlarmEvent], points: list[Point]) -> None:
         """Evaluate one round at now; raise or clear its alarms for what changed."""
@@ -522,7 +572,7 @@ class PatrolService:
                 PatrolScan.ts >= earliest,
                 PatrolScan.ts <= r.window_end,
                 PatrolScan.checkpoint_id.in_({v.checkpoint_id for v in visits}),
-                PatrolScan.outcome.in_(("counted", "no_round")),
+                PatrolScan.code == SCAN,
             )
         ).all()
         scans = [evaluation.Scan(x.checkpoint_id or "", x.ts, x.guard) for x in rows if x.guard in r.guards]
@@ -549,6 +599,7 @@ class PatrolService:
             r.start_missed = True
             events.append(self._round_alarm(r, route, "round_not_started", None, None))
         elif r.start_missed and result.started_at is not None:
+            r.start_missed = False
             events.append(self._round_clear(r, "round_not_started", now))
         if r.status in ENDED and (old_status != r.status or before != {v.position: v.status for v in visits}):
             points.extend(self._outcome_points(r, visits))
@@ -585,7 +636,8 @@ class PatrolService:
             f"round-{r.id}",
             rule,
             Severity.MAJOR,
-            _ms(at),
+            # Two stops due together are two misses: distinct times, or the second looks replayed.
+            _ms(at) + (visit.position if visit else 0),
             title,
             detail,
             source=Source.PATROL.value,

@@ -230,6 +230,7 @@ class PatrolRound(Base):
     __table_args__ = (
         Index("patrol_rounds_plan_start", "plan_id", "start", unique=True),
         Index("patrol_rounds_site_start", "site", "start"),
+        Index("patrol_rounds_site_window_end", "site", "window_end"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -274,11 +275,15 @@ class PatrolScan(Base):
     """Every scan a reader sent, as sent (append-only), and what became of it."""
 
     __tablename__ = "patrol_scans"
-    __table_args__ = (Index("patrol_scans_once", "site", "reader", "ts", "tag", unique=True),)
+    __table_args__ = (
+        Index("patrol_scans_once", "site", "reader", "ts", "tag", "code", unique=True),
+        Index("patrol_scans_checkpoint_ts", "site", "checkpoint_id", "ts"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     site: Mapped[str] = mapped_column(String(64))
     reader: Mapped[str] = mapped_column(String(64))
+    code: Mapped[str] = mapped_column(String(32))  # PATROL_SCAN or PATROL_FINDING
     tag: Mapped[str] = mapped_column(String(128))
     guard: Mapped[str | None] = mapped_column(String(100))
     ts: Mapped[datetime]  # the reader's clock: when the tag was read

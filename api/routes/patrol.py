@@ -28,7 +28,7 @@ from api.patrol_schemas import (
 )
 from api.schemas import MAX_ID, SITE_OR_DEVICE
 from patrol.evaluation import RoundStatus
-from patrol.service import Exists, NotFound, PatrolError, PatrolService, RouteStop
+from patrol.service import EARLIEST, LATEST, Exists, NotFound, PatrolError, PatrolService, RouteStop
 from records.models import PatrolCheckpoint, PatrolRound
 
 router = APIRouter(prefix="/patrol", tags=["patrol"])
@@ -170,8 +170,8 @@ def start_round(
     caller: Annotated[Caller, Depends(allow(*MANAGERS, Role.GUARD))],
 ) -> RoundPublic:
     """Start an ad-hoc round; a guard may start only their own. A past start records a walk done offline."""
-    if caller.role is Role.GUARD and body.guard != caller.name:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "a guard may start only their own rounds")
+    if caller.role is Role.GUARD and (body.guard != caller.name or set(body.guards) - {caller.name}):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "a guard may start only their own rounds, alone")
     with _answers():
         return _public(patrol, patrol.start_round(body.route, body.guard, body.start, body.guards))
 
@@ -227,10 +227,14 @@ def _public(patrol: PatrolService, r: PatrolRound) -> RoundPublic:
 
 
 def _aware(t: datetime | None) -> datetime | None:
-    """A time from a query string; one without an offset is taken as UTC."""
+    """A time from a query string, UTC unless it says otherwise; 422 outside the years 2000 to 8999."""
     if t is None:
         return None
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
+    t = t if t.tzinfo else t.replace(tzinfo=UTC)
+    if not EARLIEST <= t < LATEST:
+        detail = [{"loc": ["query"], "msg": "times run from the year 2000 to 8999", "type": "value_error"}]
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail)
+    return t
 
 
 def _default_id(text: str, prefix: str) -> str:

@@ -111,3 +111,16 @@ def test_a_round_entered_after_its_deadlines_waits_for_the_upload() -> None:
     assert waiting.next_deadline == entered + timedelta(seconds=TIMING.settle_s)
     settled = evaluate(START, ROUTE, scans(("a", 0)), entered + timedelta(seconds=10), TIMING, entered)
     assert [v.status.value for v in settled.visits] == ["on_time", "missed", "missed", "missed"]
+
+
+def test_a_scan_after_the_miss_deadline_does_not_undo_the_miss() -> None:
+    # a was due at 0 and missed at 15; a scan at 16 is not a late visit but nothing of this stop.
+    walk = scans(("a", 16), ("b", 16.5), ("c", 20), ("d", 30))
+    assert statuses(walk, 60) == ["missed", "late", "on_time", "on_time"]
+
+
+def test_a_scan_serves_the_stop_due_nearest_to_it() -> None:
+    route = [Stop("gate", START), Stop("yard", at(10)), Stop("gate", at(20))]
+    # The guard skipped the first gate: the read at 19 is the return visit, not a late first one.
+    result = evaluate(START, route, [Scan("yard", at(10), "g"), Scan("gate", at(19), "g")], at(40), TIMING)
+    assert [v.status for v in result.visits] == [VisitStatus.MISSED, VisitStatus.ON_TIME, VisitStatus.ON_TIME]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import collections
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,25 +22,35 @@ READER = "facility/v1/s1/patrol_reader/reader-1/event"
 CHECKPOINTS = ["cp-a", "cp-b", "cp-c", "cp-d", "cp-e"]
 
 
+Start = Callable[..., tuple[Service, Api]]
+
+
 @pytest.fixture
-def patrol(tmp_path: Path, mosquitto: Mosquitto, db_url: str) -> Iterator[tuple[Service, Api]]:
-    """The service with one-second patrol graces, records in SQLite or PostgreSQL, and its API."""
-    svc = Service(
-        make_settings(
-            tmp_path,
-            mqtt_url=mosquitto.url,
-            admin_token=ADMIN_TOKEN,
-            database_url=db_url,
-            patrol_grace_s=1,
-            patrol_start_grace_s=1,
+def start_service(tmp_path: Path, mosquitto: Mosquitto, db_url: str) -> Iterator[Start]:
+    """Starts the service with these settings (records in SQLite or PostgreSQL) and its API."""
+    running: list[tuple[Service, Api]] = []
+
+    def start(**settings: Any) -> tuple[Service, Api]:
+        svc = Service(
+            make_settings(
+                tmp_path, mqtt_url=mosquitto.url, admin_token=ADMIN_TOKEN, database_url=db_url, **settings
+            )
         )
-    )
-    svc.start()
-    assert svc.wait_ready(15)
-    api = Api(svc.app())
-    yield svc, api
-    api.close()
-    svc.stop()
+        svc.start()
+        assert svc.wait_ready(15)
+        running.append((svc, Api(svc.app())))
+        return running[-1]
+
+    yield start
+    for svc, api in running:
+        api.close()
+        svc.stop()
+
+
+@pytest.fixture
+def patrol(start_service: Start) -> tuple[Service, Api]:
+    """The service with one-second patrol graces: deadlines fall within a test."""
+    return start_service(patrol_grace_s=1, patrol_start_grace_s=1)
 
 
 def _route(api: Api, after_min: list[float], route_id: str = "r-night") -> None:
@@ -89,9 +99,11 @@ def _patrol_tickets(api: Api) -> list[dict[str, Any]]:
 
 
 def test_a_round_walked_by_the_simulator_shows_each_status_and_tickets_the_missed(
-    patrol: tuple[Service, Api], mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch
+    start_service: Start, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _service, api = patrol
+    # Default tolerance and grace: late is 5 to 15 minutes after the due time, then missed. The
+    # round is entered after its deadlines, so what was not scanned is missed after 10 s.
+    _service, api = start_service()
     _route(api, [0, 10, 20, 30, 40])
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
     created = _round(api, start)
@@ -193,9 +205,12 @@ def test_unknown_tags_and_guards_not_on_the_round_are_routine(
     wait_until(lambda: len(api.get("/api/v1/alarms").json()) >= 2, what="two alarms")
     rules = {a["rule"]: a for a in api.get("/api/v1/alarms").json()}
     assert rules["patrol_unknown_tag"]["class"] == "routine"
-    assert rules["patrol_guard_not_on_round"]["device_id"] == "reader-1"
-    [ticket] = _patrol_tickets(api)
-    assert ticket["class"] == "routine" and ticket["device_id"] == "reader-1"
+    assert rules["patrol_guard_not_on_round"]["device_id"] == f"round-{created['id']}"
+    # Unknown tags gather on one ticket for the site; a stranger on the round goes on the round's.
+    tickets = {t["device_id"]: t for t in _patrol_tickets(api)}
+    assert set(tickets) == {"unknown-tags", f"round-{created['id']}"}
+    assert {t["class"] for t in tickets.values()} == {"routine"}
+    assert tickets[f"round-{created['id']}"]["patrol_round_id"] == created["id"]
     assert _statuses(api, created["id"])["cp-a"] == "pending"  # the intruder's scan does not count
 
 
@@ -314,3 +329,63 @@ def test_a_redelivered_scan_or_finding_is_applied_once(
     wait_until(lambda: _statuses(api, created["id"])["cp-a"] == "on_time", what="the scan")
     assert len(_patrol_tickets(api)) == 1
     assert service.patrol._retry == collections.deque()
+
+
+def test_a_finding_at_the_moment_of_its_scan_is_kept_as_well(
+    patrol: tuple[Service, Api], publisher: Publisher
+) -> None:
+    _service, api = patrol
+    _route(api, [0, 60])
+    start = datetime.now(UTC)
+    created = _round(api, start)
+    same_time = [
+        _scan(start, "tag-cp-a"),
+        _scan(start, "tag-cp-a", code="PATROL_FINDING", text="gate broken"),
+    ]
+    publisher.publish_all(same_time)
+    wait_until(lambda: len(_patrol_tickets(api)) == 1, what="the finding's ticket")
+    wait_until(lambda: _statuses(api, created["id"])["cp-a"] == "on_time", what="the scan")
+
+
+def test_a_stranger_and_an_unknown_tag_do_not_share_a_ticket_with_the_readers_sos(
+    patrol: tuple[Service, Api], publisher: Publisher
+) -> None:
+    _service, api = patrol
+    _route(api, [0, 60])
+    start = datetime.now(UTC)
+    created = _round(api, start)
+    publisher.publish_all(
+        [
+            _scan(start, "tag-nobody-knows"),
+            _scan(start, "tag-cp-a", guard="g-intruder"),
+            _scan(start + timedelta(seconds=1), "tag-cp-a", code="SOS"),
+        ]
+    )
+    wait_until(lambda: len(api.get("/api/v1/tickets").json()) == 3, what="three tickets")
+    by_device = {t["device_id"]: t for t in api.get("/api/v1/tickets").json()}
+    assert by_device["reader-1"]["class"] == "emergency" and by_device["reader-1"]["rule"] == "sos"
+    assert by_device["unknown-tags"]["class"] == "routine"
+    assert by_device[f"round-{created['id']}"]["patrol_round_id"] == created["id"]
+
+
+def test_guards_cannot_put_others_on_a_round_and_times_stay_sane(patrol: tuple[Service, Api]) -> None:
+    _service, api = patrol
+    _route(api, [0])
+    token = api.post("/api/v1/tokens", {"name": "g-1", "role": "guard"}).json()["token"]
+    now = datetime.now(UTC).isoformat()
+    crew = {"route": "r-night", "guard": "g-1", "guards": ["g-2"], "start": now}
+    assert api.post("/api/v1/patrol/rounds", crew, token=token).status_code == 403
+    for start in ("0001-01-01T00:05:00Z", "9999-12-31T23:59:00Z"):
+        r = api.post("/api/v1/patrol/rounds", {"route": "r-night", "guard": "g-1", "start": start})
+        assert r.status_code == 422, r.text
+    assert api.get("/api/v1/patrol/rounds", params={"from": "0001-01-01T00:00:00+05:00"}).status_code == 422
+    assert api.get("/api/v1/patrol/report", params={"until": "0001-01-01T00:00:00Z"}).status_code == 422
+    huge = {"route": "r-night", "start_times": ["99999999999999999999:00"], "guards": ["g-1"]}
+    assert api.post("/api/v1/patrol/plans", huge).status_code == 422
+    stops = [{"checkpoint": "cp-a", "after_min": "Infinity"}]
+    assert (
+        api.post("/api/v1/patrol/routes", {"site": SITE, "name": "x", "checkpoints": stops}).status_code
+        == 422
+    )
+    twice = {"route": "r-night", "guard": "g-1", "guards": ["g-1", "g-3", "g-3"], "start": now}
+    assert api.post("/api/v1/patrol/rounds", twice).json()["guards"] == ["g-1", "g-3"]

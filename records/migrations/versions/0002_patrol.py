@@ -47,6 +47,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("site", sa.String(length=64), nullable=False),
         sa.Column("reader", sa.String(length=64), nullable=False),
+        sa.Column("code", sa.String(length=32), nullable=False),
         sa.Column("tag", sa.String(length=128), nullable=False),
         sa.Column("guard", sa.String(length=100), nullable=True),
         sa.Column("ts", sa.DateTime(timezone=True), nullable=False),
@@ -58,7 +59,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("patrol_scans", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_patrol_scans_round_id"), ["round_id"], unique=False)
-        batch_op.create_index("patrol_scans_once", ["site", "reader", "ts", "tag"], unique=True)
+        batch_op.create_index("patrol_scans_once", ["site", "reader", "ts", "tag", "code"], unique=True)
+        batch_op.create_index("patrol_scans_checkpoint_ts", ["site", "checkpoint_id", "ts"], unique=False)
 
     op.create_table(
         "patrol_plans",
@@ -112,6 +114,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_patrol_rounds_status"), ["status"], unique=False)
         batch_op.create_index("patrol_rounds_plan_start", ["plan_id", "start"], unique=True)
         batch_op.create_index("patrol_rounds_site_start", ["site", "start"], unique=False)
+        batch_op.create_index("patrol_rounds_site_window_end", ["site", "window_end"], unique=False)
 
     op.create_table(
         "patrol_visits",
@@ -143,6 +146,7 @@ def downgrade() -> None:
 
     op.drop_table("patrol_visits")
     with op.batch_alter_table("patrol_rounds", schema=None) as batch_op:
+        batch_op.drop_index("patrol_rounds_site_window_end")
         batch_op.drop_index("patrol_rounds_site_start")
         batch_op.drop_index("patrol_rounds_plan_start")
         batch_op.drop_index(batch_op.f("ix_patrol_rounds_status"))
@@ -156,6 +160,7 @@ def downgrade() -> None:
 
     op.drop_table("patrol_plans")
     with op.batch_alter_table("patrol_scans", schema=None) as batch_op:
+        batch_op.drop_index("patrol_scans_checkpoint_ts")
         batch_op.drop_index("patrol_scans_once")
         batch_op.drop_index(batch_op.f("ix_patrol_scans_round_id"))
 
