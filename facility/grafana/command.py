@@ -21,7 +21,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     push.add_argument(
         "--token",
         default=os.environ.get("GRAFANA_TOKEN"),
-        help="a Grafana service account token with the Editor role or above (default: $GRAFANA_TOKEN)",
+        help="a Grafana service account token with the Admin role (default: $GRAFANA_TOKEN)",
     )
     push.add_argument(
         "--influx-url",

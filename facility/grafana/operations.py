@@ -61,7 +61,8 @@ def overview() -> model.Dashboard:
         .with_panel(
             panels.single(
                 "Open alarms",
-                [InfluxQL(f"SELECT {ALARM_CLASSES} {status}")],
+                # Per site: the sites' points share a time, so last() over all would mix them.
+                [InfluxQL(f'SELECT {ALARM_CLASSES} {status} GROUP BY "site"', alias="$tag_site $col")],
                 steps=((None, "green"), (1.0, "orange")),
                 width=8,
             )
@@ -95,7 +96,12 @@ def overview() -> model.Dashboard:
         .with_panel(
             panels.series(
                 "Open alarms by class",
-                [InfluxQL(f"SELECT {ALARM_CLASSES} {status} {BY_TIME} fill(none)", alias="$col")],
+                [
+                    InfluxQL(
+                        f'SELECT {ALARM_CLASSES} {status} {BY_TIME}, "site" fill(none)',
+                        alias="$tag_site $col",
+                    )
+                ],
                 stacked=True,
                 colours=SEVERITY_COLOURS,
             )
@@ -178,7 +184,7 @@ def patrols() -> model.Dashboard:
                 multi=True,
             )
         )
-        .annotation(alarms_annotation(" AND \"device_type\" = 'patrol_reader'"))
+        .annotation(alarms_annotation(' AND "device_type" =~ /^(patrol_reader|patrol_round|patrol_tag)$/'))
         .annotation(tickets_annotation(" AND \"source\" = 'patrol'"))
         .with_panel(
             panels.single(

@@ -58,8 +58,8 @@ def _missing(exc: GrafanaClientError) -> bool:
     return bool(exc.status_code == 404)
 
 
-def push_datasource(api: GrafanaApi, source: InfluxSource) -> str:
-    """Update the data source found by uid or name, or create it; returns what was done."""
+def push_datasource(api: GrafanaApi, source: InfluxSource) -> tuple[str, str]:
+    """Update the data source found by uid or name, or create it; returns what was done, and its uid."""
     body = datasource_body(source)
     lookups = (
         (api.datasource.get_datasource_by_uid, DATASOURCE_UID),
@@ -75,9 +75,9 @@ def push_datasource(api: GrafanaApi, source: InfluxSource) -> str:
         # A data source found by name keeps its uid: dashboards elsewhere may point at it.
         body["uid"] = found.get("uid") or DATASOURCE_UID
         api.datasource.update_datasource_by_uid(body["uid"], body)
-        return "updated"
+        return "updated", str(body["uid"])
     api.datasource.create_datasource(body)
-    return "created"
+    return "created", DATASOURCE_UID
 
 
 def ensure_folder(api: GrafanaApi) -> None:
@@ -92,11 +92,14 @@ def ensure_folder(api: GrafanaApi) -> None:
 
 def push(api: GrafanaApi, source: InfluxSource) -> list[str]:
     """The data source, the folder and every dashboard; returns a line per thing pushed."""
-    lines = [f"data source {DATASOURCE_UID}: {push_datasource(api, source)}"]
+    done, uid = push_datasource(api, source)
+    lines = [f"data source {uid}: {done}"]
     ensure_folder(api)
     for name, dashboard in all_dashboards().items():
+        # The panels name their data source by uid: point them at the one found, whatever its uid.
+        text = render(dashboard).replace(json.dumps(DATASOURCE_UID), json.dumps(uid))
         payload = {
-            "dashboard": json.loads(render(dashboard)),
+            "dashboard": json.loads(text),
             "folderUid": FOLDER_UID,
             "overwrite": True,
             "message": "facility grafana push",

@@ -28,6 +28,8 @@ SECRETS = {
     "MQTT_SERVICE_PASSWORD": "service-pass",
     "MQTT_SIMULATOR_PASSWORD": "site-pass",
     "INFLUXDB_ADMIN_TOKEN": "influx-token",
+    "INFLUXDB_ADMIN_PASSWORD": "influx-pass",
+    "GRAFANA_ADMIN_PASSWORD": "grafana-pass",
 }
 
 
@@ -67,10 +69,10 @@ def stack(tmp_path: Path) -> dict[str, Any]:
     return dict(yaml.safe_load(result.stdout)["services"])
 
 
-def test_the_example_env_is_refused_until_the_admin_token_is_set(tmp_path: Path) -> None:
+def test_the_example_env_is_refused_until_its_secrets_are_set(tmp_path: Path) -> None:
     result = config(tmp_path)
     assert result.returncode != 0
-    assert "set FACILITY_ADMIN_TOKEN in .env" in result.stderr
+    assert re.search(r"set \w+ in \.env", result.stderr), result.stderr
 
 
 def test_the_stack_has_its_five_services(stack: dict[str, Any]) -> None:
@@ -92,6 +94,26 @@ def test_the_service_gets_valid_settings_and_the_service_account(stack: dict[str
     assert (mqtt.host, mqtt.username, mqtt.password) == ("mosquitto", "facility.service", "service-pass")
     acl = (ROOT / "deploy" / "mosquitto" / "acl").read_text()
     assert re.search(rf"^user {re.escape(mqtt.username or '')}$", acl, re.MULTILINE)
+
+
+def test_the_services_settings_in_env_reach_it_with_the_same_defaults(tmp_path: Path) -> None:
+    defaults = Settings(_env_file=None)  # type: ignore[call-arg]
+    result = config(tmp_path, **SECRETS)
+    assert result.returncode == 0, result.stderr
+    env = yaml.safe_load(result.stdout)["services"]["facility"]["environment"]
+    for key, value in env.items():
+        name = key.removeprefix("FACILITY_").lower()
+        if name in ("timezone", "buffer_sync") or name.endswith("_s"):
+            assert str(value) == str(getattr(defaults, name)).removesuffix(".0"), key
+    changed = config(tmp_path, **SECRETS, FACILITY_TIMEZONE="Asia/Shanghai", FACILITY_PATROL_GRACE_S="600")
+    env = yaml.safe_load(changed.stdout)["services"]["facility"]["environment"]
+    assert (env["FACILITY_TIMEZONE"], env["FACILITY_PATROL_GRACE_S"]) == ("Asia/Shanghai", "600")
+
+
+def test_every_secret_must_be_set(tmp_path: Path) -> None:
+    for secret in SECRETS:
+        result = config(tmp_path, **{**SECRETS, secret: ""})
+        assert result.returncode != 0 and f"set {secret} in .env" in result.stderr, secret
 
 
 def test_the_simulators_log_in_as_their_site(stack: dict[str, Any]) -> None:
@@ -130,7 +152,7 @@ def test_grafana_is_provisioned_from_the_repository(stack: dict[str, Any]) -> No
     for name in re.findall(r"\$\{(\w+)\}", datasources):
         assert grafana["environment"].get(name), f"the datasource file reads {name}; grafana lacks it"
     assert grafana["environment"]["INFLUX_TOKEN"] == "influx-token"
-    assert grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == "change-me-grafana"
+    assert grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == SECRETS["GRAFANA_ADMIN_PASSWORD"]
 
 
 def test_the_broker_runs_the_shipped_config(stack: dict[str, Any]) -> None:

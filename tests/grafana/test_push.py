@@ -162,6 +162,9 @@ def test_a_datasource_found_by_name_is_updated_under_its_own_uid(grafana: Stand)
     push(connect(url, TOKEN), SOURCE)
     assert list(state.datasources) == ["older"]
     assert state.datasources["older"]["url"] == "http://influxdb:8086"
+    # Every panel now names the data source by the uid it has.
+    text = json.dumps(state.dashboards)
+    assert "facility-influxdb" not in text and '"uid": "older"' in text
 
 
 def test_the_command_pushes_and_reports_a_refused_token(
