@@ -14,6 +14,7 @@ from records.models import PatrolCheckpoint, PatrolPlan, PatrolRound, PatrolRout
 
 Ident = Field(pattern=SITE_OR_DEVICE)
 ROUND_START_RANGE = timedelta(days=366)
+WEEKDAY_NAMES = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
 class CheckpointCreate(Input):
@@ -71,12 +72,23 @@ class PlanCreate(Input):
     valid_from: date | None = Field(default=None, alias="from", description="default: today")
     valid_until: date | None = Field(default=None, alias="until")
 
-    @field_validator("weekdays")
+    @field_validator("weekdays", mode="before")
     @classmethod
-    def _weekdays(cls, value: list[int]) -> list[int]:
-        if any(not 1 <= d <= 7 for d in value):
-            raise ValueError("weekdays are 1 (Monday) to 7 (Sunday)")
-        return value
+    def _weekdays(cls, value: object) -> object:
+        # ISO numbers, 1 Monday to 7 Sunday, or names: "mon", "Tuesday".
+        if not isinstance(value, list):
+            return value
+        days = []
+        for d in value:
+            name = d.strip().lower()[:3] if isinstance(d, str) else None
+            if name in WEEKDAY_NAMES:
+                d = WEEKDAY_NAMES.index(name) + 1
+            elif isinstance(d, str) and d.strip().isdigit():
+                d = int(d)
+            if isinstance(d, bool) or not isinstance(d, int) or not 1 <= d <= 7:
+                raise ValueError(f"{d!r}: weekdays are 1 (Monday) to 7 (Sunday), or their names")
+            days.append(d)
+        return days
 
     @field_validator("start_times")
     @classmethod

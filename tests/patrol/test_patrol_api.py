@@ -285,6 +285,8 @@ def test_a_plan_creates_its_rounds_on_schedule(patrol: tuple[Service, Api]) -> N
         (plan.json()["id"], "g-1", ["g-1", "g-2"], "scheduled")
     ]
     assert rounds[0]["start"].startswith(soon.strftime("%Y-%m-%dT%H:%M"))
+    named = {**body, "weekdays": ["Sat", "sunday"], "guards": ["g-3"]}
+    assert api.post("/api/v1/patrol/plans", named).json()["weekdays"] == [6, 7]
 
 
 def test_bad_patrol_requests_get_clear_errors(patrol: tuple[Service, Api]) -> None:
