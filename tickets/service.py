@@ -241,14 +241,25 @@ class TicketService:
     def _raise_class(
         self, s: Session, ticket: Ticket, severity: Severity, rule: str | None, changes: list[TicketChange]
     ) -> None:
-        """A ticket's class only rises; its response is due sooner unless already acknowledged."""
+        """A ticket's class only rises; its response is due sooner, and a graver fault is acknowledged anew.
+
+        An acknowledgement answers the fault as it was: when a major or emergency fault lands on a
+        ticket someone acknowledged as less, it is open again, so it is re-notified and escalated
+        until someone acknowledges the graver fault (contract, Classes).
+        """
         old = ticket.severity
         ticket.severity, ticket.rule = severity.value, rule or ticket.rule
+        detail: dict[str, Any] = {"from": old, "to": severity.value, "rule": rule}
         if ticket.acknowledged_at is None:
             ticket.response_due = min(
                 ticket.response_due, ticket.opened_at + timedelta(seconds=severity.response_due_s)
             )
-        self._audit(s, ticket, SYSTEM, "class_raised", {"from": old, "to": severity.value, "rule": rule})
+        elif severity >= Severity.MAJOR and ticket.status in (Status.ACKNOWLEDGED, Status.IN_PROGRESS):
+            now = self.clock()
+            ticket.status, ticket.acknowledged_at = Status.OPEN, None
+            ticket.response_due = now + timedelta(seconds=severity.response_due_s)
+            detail["acknowledge_again"] = True
+        self._audit(s, ticket, SYSTEM, "class_raised", detail)
         changes.append(self._change(ticket, "class_raised"))
 
     def _clear(self, s: Session, event: AlarmEvent) -> int | None:

@@ -67,6 +67,25 @@ def test_a_higher_class_rule_raises_the_device_ticket_and_a_lower_one_never_lowe
     assert len(tickets.alarms(active_only=True)) == 3
 
 
+def test_a_graver_fault_on_an_acknowledged_ticket_must_be_acknowledged_again(tickets: TicketService) -> None:
+    ticket_id = tickets.apply_alarm(alarm("door_fault", Severity.ROUTINE))
+    assert ticket_id is not None
+    tickets.act(ticket_id, Action.ACKNOWLEDGE, ActionFields(), "eng")
+    tickets.act(ticket_id, Action.START, ActionFields(), "eng")
+    assert tickets.apply_alarm(alarm("entrapment", Severity.EMERGENCY, ts=T0 + 1000)) == ticket_id
+    t = tickets.get(ticket_id)
+    assert (t.status, t.severity, t.acknowledged_at) == ("open", "emergency", None)
+    assert t.audit[-1].action == "class_raised" and t.audit[-1].detail["acknowledge_again"] is True
+    assert t.response_due - t.last_occurrence_at < timedelta(minutes=5, seconds=1)
+    # Until someone acknowledges the entrapment, its timers re-notify and escalate it.
+    assert tickets.mark_notified(ticket_id) is not None
+    tickets.act(ticket_id, Action.ACKNOWLEDGE, ActionFields(), "eng")
+    assert tickets.get(ticket_id).status == "acknowledged"
+    # A routine fault on top changes nothing of that.
+    tickets.apply_alarm(alarm("lamp", Severity.ROUTINE, ts=T0 + 2000))
+    assert tickets.get(ticket_id).status == "acknowledged"
+
+
 def test_a_cleared_alarm_leaves_its_ticket_for_people_to_close(tickets: TicketService) -> None:
     ticket_id = tickets.apply_alarm(alarm("breaker_tripped", Severity.MAJOR))
     assert (
