@@ -78,6 +78,13 @@ def _round(api: Api, start: datetime, guard: str = "g-1", route: str = "r-night"
     return body
 
 
+def _live_round(api: Api) -> tuple[datetime, dict[str, Any]]:
+    """A two-checkpoint route, the second an hour on, and a round of it starting now."""
+    _route(api, [0, 60])
+    start = datetime.now(UTC)
+    return start, _round(api, start)
+
+
 def _statuses(api: Api, round_id: int) -> dict[str, str]:
     body = api.get(f"/api/v1/patrol/rounds/{round_id}").json()
     return {c["checkpoint"]: c["status"] for c in body["checkpoints"]} | {"round": body["status"]}
@@ -198,9 +205,7 @@ def test_unknown_tags_and_guards_not_on_the_round_are_routine(
     patrol: tuple[Service, Api], publisher: Publisher
 ) -> None:
     _service, api = patrol
-    _route(api, [0, 60])
-    start = datetime.now(UTC)
-    created = _round(api, start)
+    start, created = _live_round(api)
     publisher.publish_all([_scan(start, "tag-nobody-knows"), _scan(start, "tag-cp-a", guard="g-intruder")])
     wait_until(lambda: len(api.get("/api/v1/alarms").json()) >= 2, what="two alarms")
     rules = {a["rule"]: a for a in api.get("/api/v1/alarms").json()}
@@ -218,9 +223,7 @@ def test_findings_open_a_ticket_or_corroborate_the_devices_open_one(
     patrol: tuple[Service, Api], publisher: Publisher
 ) -> None:
     _service, api = patrol
-    _route(api, [0, 60])
-    start = datetime.now(UTC)
-    _round(api, start)
+    start, _created = _live_round(api)
     lamp = api.post(
         "/api/v1/tickets", {"site": SITE, "device_id": "light-b2-07", "description": "Lamp flickering in B2"}
     ).json()
@@ -320,9 +323,7 @@ def test_a_redelivered_scan_or_finding_is_applied_once(
     patrol: tuple[Service, Api], publisher: Publisher
 ) -> None:
     service, api = patrol
-    _route(api, [0, 60])
-    start = datetime.now(UTC)
-    created = _round(api, start)
+    start, created = _live_round(api)
     scan = _scan(start, "tag-cp-a")
     finding = _scan(start + timedelta(seconds=5), "tag-cp-a", code="PATROL_FINDING", text="broken lock")
     # Without seq the collector cannot tell a redelivery; the patrol records can.
@@ -337,9 +338,7 @@ def test_a_finding_at_the_moment_of_its_scan_is_kept_as_well(
     patrol: tuple[Service, Api], publisher: Publisher
 ) -> None:
     _service, api = patrol
-    _route(api, [0, 60])
-    start = datetime.now(UTC)
-    created = _round(api, start)
+    start, created = _live_round(api)
     same_time = [
         _scan(start, "tag-cp-a"),
         _scan(start, "tag-cp-a", code="PATROL_FINDING", text="gate broken"),
@@ -353,9 +352,7 @@ def test_a_stranger_and_an_unknown_tag_do_not_share_a_ticket_with_the_readers_so
     patrol: tuple[Service, Api], publisher: Publisher
 ) -> None:
     _service, api = patrol
-    _route(api, [0, 60])
-    start = datetime.now(UTC)
-    created = _round(api, start)
+    start, created = _live_round(api)
     publisher.publish_all(
         [
             _scan(start, "tag-nobody-knows"),
