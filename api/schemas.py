@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from records.devices import online
 from records.models import Alarm, AuditEntry, Device, Ticket
 from rules.severity import Severity
 
@@ -14,6 +15,11 @@ _SITE_OR_DEVICE = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 SITE_OR_DEVICE = _SITE_OR_DEVICE
 # Ids are 32-bit in PostgreSQL; a larger one cannot exist, so it is refused before any query.
 MAX_ID = 2**31 - 1
+
+
+def as_utc(t: datetime) -> datetime:
+    """A time from a query string; one without an offset is taken as UTC."""
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 class Input(BaseModel):
@@ -206,7 +212,7 @@ class DevicePublic(BaseModel):
 
 def device_public(d: Device, open_alarms: list[str]) -> DevicePublic:
     """The public view of a device; online unless the offline rule holds, unknown if never heard."""
-    online = "offline" not in open_alarms if (d.last_seen or "offline" in open_alarms) else None
+    state = online(d.last_seen is not None, "offline" in open_alarms)
     return DevicePublic(
         site=d.site,
         device_id=d.device_id,
@@ -219,7 +225,7 @@ def device_public(d: Device, open_alarms: list[str]) -> DevicePublic:
         registered=d.registered,
         first_seen=d.first_seen,
         last_seen=d.last_seen,
-        online=online,
+        online=state,
         latest=d.latest,
         open_alarms=open_alarms,
     )

@@ -20,17 +20,13 @@ from datetime import datetime
 
 from collector.inbox import now_ms
 from collector.lineprotocol import format_fields
-from records.devices import DeviceDirectory
+from records.devices import DeviceDirectory, online
 from rules.engine import AlarmEvent
 from rules.severity import Severity
-from tickets.service import TicketChange, TicketService
+from tickets.service import TicketChange, TicketService, to_ms
 
 Point = tuple[str, int]  # a line of line protocol and its time in ms
 Sink = Callable[[Sequence[Point]], None]
-
-
-def _ms(t: datetime) -> int:
-    return int(t.timestamp() * 1000)
 
 
 def alarm_point(event: AlarmEvent, ticket_id: int | None) -> Point:
@@ -58,7 +54,7 @@ def ticket_point(change: TicketChange, at: datetime) -> Point:
             fields["seconds_to_acknowledge"] = (change.acknowledged_at - change.opened_at).total_seconds()
         if change.kind == "resolve" and change.resolved_at is not None:
             fields["seconds_to_resolve"] = (change.resolved_at - change.opened_at).total_seconds()
-    ts = _ms(at)
+    ts = to_ms(at)
     kind = _PAST.get(change.kind, change.kind)
     line = (
         f"tickets,site={change.site},class={severity.value},source={change.source or 'unknown'},"
@@ -90,7 +86,7 @@ def patrol_round_point(
     The status is a field, not a tag: a late upload can turn an incomplete round complete, and
     the new point must replace the old one (same series, same time) rather than sit beside it.
     """
-    ts = _ms(start)
+    ts = to_ms(start)
     fields = {"status": status, "completed": float(status == "completed"), **counts}
     line = (
         f"patrol_rounds,site={site},route={route},guard={guard} "
@@ -110,7 +106,7 @@ def patrol_checkpoint_point(
     due: datetime,
 ) -> Point:
     """A checkpoint of a round whose status is final, at its due time (status a field, as above)."""
-    ts = _ms(due)
+    ts = to_ms(due)
     fields = {"status": status, "missed": float(status == "missed"), "offset_s": offset_s}
     line = (
         f"patrol_checkpoints,site={site},route={route},guard={guard},checkpoint={checkpoint} "
@@ -162,10 +158,9 @@ class StatusWriter:
         for d in self.devices.list():
             counts = sites.setdefault(d.site, {"devices": 0.0, "devices_online": 0.0, "devices_offline": 0.0})
             counts["devices"] += 1
-            if (d.site, d.device_id) in offline:
-                counts["devices_offline"] += 1
-            elif d.last_seen is not None:
-                counts["devices_online"] += 1
+            state = online(d.last_seen is not None, (d.site, d.device_id) in offline)
+            if state is not None:
+                counts["devices_online" if state else "devices_offline"] += 1
         points = []
         for site in sorted(sites.keys() | alarms.keys() | readings.keys() | open_tickets.keys()):
             counts = sites.get(site, {"devices": 0.0, "devices_online": 0.0, "devices_offline": 0.0})

@@ -32,7 +32,7 @@ from records.models import PatrolCheckpoint, PatrolPlan, PatrolRound, PatrolRout
 from rules.engine import AlarmEvent
 from rules.severity import Severity
 from tickets.lifecycle import Source
-from tickets.service import NewTicket, TicketService
+from tickets.service import NewTicket, TicketService, from_ms, to_ms
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +76,6 @@ def _utc(t: datetime) -> datetime:
     if t.tzinfo is None:
         raise PatrolError("start", "give the time with its offset (…Z or …+08:00)")
     return t.astimezone(UTC)
-
-
-def _ms(t: datetime) -> int:
-    return int(t.timestamp() * 1000)
 
 
 class PatrolService:
@@ -356,7 +352,7 @@ class PatrolService:
         code, detail = m.body["code"], m.body["detail"]
         tag, guard = str(detail.get("tag") or "")[:128], detail.get("guard")
         guard = str(guard)[:100] if guard is not None else None
-        at = datetime.fromtimestamp(m.ts / 1000, UTC)
+        at = from_ms(m.ts)
         events: list[AlarmEvent] = []
         with self._lock:
             with self.db.session() as s:
@@ -479,7 +475,7 @@ class PatrolService:
         text = str(detail.get("text") or "finding without text")
         guard = str(detail.get("guard") or m.device_id)
         device_id = detail.get("device_id")
-        at = datetime.fromtimestamp(m.ts / 1000, UTC)
+        at = from_ms(m.ts)
         if isinstance(device_id, str) and device_id:
             open_ticket = self.tickets.open_for_device(m.site, device_id)
             if open_ticket is not None:
@@ -637,7 +633,7 @@ class PatrolService:
             rule,
             Severity.MAJOR,
             # Two stops due together are two misses: distinct times, or the second looks replayed.
-            _ms(at) + (visit.position if visit else 0),
+            to_ms(at) + (visit.position if visit else 0),
             title,
             detail,
             source=Source.PATROL.value,
@@ -652,7 +648,7 @@ class PatrolService:
             f"round-{r.id}",
             rule,
             Severity.MAJOR,
-            _ms(now),
+            to_ms(now),
             "",
             {},
             source=Source.PATROL.value,

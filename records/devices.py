@@ -17,6 +17,11 @@ from records.db import Database
 from records.models import Device
 
 
+def online(seen: bool, offline_alarm: bool) -> bool | None:
+    """Online unless the offline rule holds; unknown for a device never heard from and not flagged."""
+    return not offline_alarm if seen or offline_alarm else None
+
+
 @dataclass(slots=True)
 class _Seen:
     device_type: str

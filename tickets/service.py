@@ -46,6 +46,11 @@ def from_ms(ts: int) -> datetime:
     return datetime.fromtimestamp(ts / 1000, UTC)
 
 
+def to_ms(t: datetime) -> int:
+    """Epoch milliseconds of an aware datetime."""
+    return int(t.timestamp() * 1000)
+
+
 @dataclass
 class ActionFields:
     """What a person may send with an action."""

@@ -10,20 +10,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 
 from api.auth import ANYONE, STAFF, Caller, allow
-from api.schemas import SITE_OR_DEVICE, DeviceCreate, DevicePublic, HistoryPoint, device_public
+from api.schemas import SITE_OR_DEVICE, DeviceCreate, DevicePublic, HistoryPoint, as_utc, device_public
 from collector.stores.base import Aggregate, StoreRejected, StoreUnavailable, TimeSeriesStore
 from records.devices import DeviceDirectory
 from records.models import Device
-from tickets.service import TicketService
+from tickets.service import TicketService, to_ms
 
 router = APIRouter(prefix="/devices", tags=["devices"])
 Site = Annotated[str, Path(pattern=SITE_OR_DEVICE)]
 DeviceId = Annotated[str, Path(pattern=SITE_OR_DEVICE)]
-
-
-def _epoch_ms(t: datetime) -> int:
-    """Epoch milliseconds; a time without an offset is taken as UTC."""
-    return int((t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp() * 1000)
 
 
 def _open_alarms(request: Request) -> dict[tuple[str, str], list[str]]:
@@ -103,8 +98,8 @@ def history(
     if device is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no device {site}/{device_id}")
     try:
-        end_ms = _epoch_ms(end) if end else int(time.time() * 1000) + 1
-        start_ms = _epoch_ms(start) if start else end_ms - 3_600_000
+        end_ms = to_ms(as_utc(end)) if end else int(time.time() * 1000) + 1
+        start_ms = to_ms(as_utc(start)) if start else end_ms - 3_600_000
     except (OverflowError, OSError, ValueError):
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT, [{"loc": ["query", "start"], "msg": "time out of range"}]
