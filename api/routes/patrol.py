@@ -26,7 +26,7 @@ from api.patrol_schemas import (
     round_public,
     route_public,
 )
-from api.schemas import MAX_ID, SITE_OR_DEVICE
+from api.schemas import MAX_ID, SITE_OR_DEVICE, as_utc
 from patrol.evaluation import RoundStatus
 from patrol.service import EARLIEST, LATEST, Exists, NotFound, PatrolError, PatrolService, RouteStop
 from records.models import PatrolCheckpoint, PatrolRound
@@ -191,7 +191,10 @@ def list_rounds(
     if caller.role is Role.GUARD:
         guard = caller.name
     found = patrol.rounds(site, guard, status_, _aware(since), _aware(until), limit)
-    return [_public(patrol, r) for r in found]
+    sites = {r.site for r in found}
+    # Checkpoint ids are unique across sites: one look-up names the checkpoints of every round.
+    checkpoints = {c.id: c for c in patrol.checkpoints(sites.pop() if len(sites) == 1 else None)}
+    return [round_public(r, checkpoints) for r in found]
 
 
 @router.get("/rounds/{round_id}", response_model=RoundPublic)
@@ -230,7 +233,7 @@ def _aware(t: datetime | None) -> datetime | None:
     """A time from a query string, UTC unless it says otherwise; 422 outside the years 2000 to 8999."""
     if t is None:
         return None
-    t = t if t.tzinfo else t.replace(tzinfo=UTC)
+    t = as_utc(t)
     if not EARLIEST <= t < LATEST:
         detail = [{"loc": ["query"], "msg": "times run from the year 2000 to 8999", "type": "value_error"}]
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail)
