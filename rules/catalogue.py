@@ -57,9 +57,6 @@ _OFFLINE_DEFAULTS: dict[str, Any] = {
 class RulesError(ProblemsError):
     """A rules file that cannot be used; `problems` lists every fault found, each naming rule and field."""
 
-    def __init__(self, problems: list[str], source: str = "rules") -> None:
-        super().__init__(problems, source)
-
 
 @dataclass(frozen=True, slots=True)
 class Rule:

@@ -101,9 +101,6 @@ _ALARM_KEYS = ("device_id", "rule", "active", "raised", "count")
 class ScenarioError(ProblemsError):
     """A scenario file that cannot be played; `problems` lists every fault found, each naming the field."""
 
-    def __init__(self, problems: list[str], source: str = "scenario") -> None:
-        super().__init__(problems, source)
-
 
 @dataclass(frozen=True, slots=True)
 class ScenarioDevice:

@@ -18,7 +18,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -45,14 +44,6 @@ def _influx_rows(influxd: Influxd, q: str) -> list[dict[str, Any]]:
 def _count(influxd: Influxd, measurement: str) -> int:
     series = _influx_rows(influxd, f'SELECT count(*) FROM "{measurement}"')
     return max((v for s in series for row in s["values"] for v in row[1:] if isinstance(v, int)), default=0)
-
-
-def _write(influxd: Influxd, lines: list[str]) -> None:
-    request = urllib.request.Request(
-        f"{influxd.url}/write?db=facility&precision=ms", data="\n".join(lines).encode(), method="POST"
-    )
-    with urllib.request.urlopen(request, timeout=30) as resp:
-        assert resp.status == 204
 
 
 def _patrol_rounds(api: Api, env: dict[str, str], start: datetime) -> None:
