@@ -37,6 +37,7 @@ CHECKPOINT_EVERY_S = 2.0
 
 MessageHandler = Callable[[Sequence[Message]], None]
 Received = tuple[str, bytes, int, int, int, bool]  # topic, payload, mid, qos, received_ms, retain
+Decoded = tuple[list[PendingLine], list[DeadLetter], list[Message]]  # lines, dead letters, accepted
 
 
 class Collector:
@@ -193,8 +194,20 @@ class Collector:
         return [popleft() for _ in range(min(len(received), BATCH_MAX))]
 
     def handle(self, batch: Sequence[Received]) -> None:
-        """Decode, buffer durably, then acknowledge and hand on one batch of received messages."""
-        lines, dead, accepted = self._buffer(batch)
+        """Decode a batch of received messages, hand it on, buffer it durably, then acknowledge it.
+
+        The handlers (rules, tickets) run before the commit so that a fault does not wait on the
+        disk's flush; the broker still hears of a message only once it is durable. A crash in
+        between leaves the batch unacknowledged, so the broker sends it again and the handlers
+        see it twice, which alarms and tickets absorb (one active alarm per device and rule).
+        """
+        decoded = self._decode(batch)
+        for handler in self.handlers:
+            try:
+                handler(decoded[2])
+            except Exception:
+                log.exception("message handler %r failed", handler)
+        lines, dead, accepted = self._buffer(batch, decoded)
         for _topic, _payload, mid, qos, _received, _retained in batch:
             if qos:
                 self._client.ack(mid, qos)
@@ -202,14 +215,9 @@ class Collector:
         self.accepted += len(accepted)
         self.dead_letters += len(dead)
         self.writer.notify(len(lines))
-        for handler in self.handlers:
-            try:
-                handler(accepted)
-            except Exception:
-                log.exception("message handler %r failed", handler)
 
-    def _buffer(self, batch: Sequence[Received]) -> tuple[list[PendingLine], list[DeadLetter], list[Message]]:
-        """Commit a batch to the buffer; returns what was committed. Retries until it is durable.
+    def _buffer(self, batch: Sequence[Received], decoded: Decoded) -> Decoded:
+        """Commit a decoded batch to the buffer; returns what was committed. Retries until it is durable.
 
         If the batch cannot be committed, each message is tried alone, and one that still fails
         is dead-lettered with the reason, so no single message can stop the collector; when not
@@ -217,7 +225,7 @@ class Collector:
         """
         while True:
             try:
-                return self._commit(batch)
+                return self._append(decoded)
             except Exception:
                 log.exception("could not write the durable buffer; trying the batch message by message")
             # Nothing was committed; start again from the committed seq state.
@@ -228,9 +236,10 @@ class Collector:
                 log.exception("could not write the durable buffer at all; retrying in 1 s")
                 self.tracker = self.inbox.load_tracker()
                 time.sleep(1.0)
+            decoded = self._decode(batch)
 
-    def _commit(self, batch: Sequence[Received]) -> tuple[list[PendingLine], list[DeadLetter], list[Message]]:
-        lines, dead, accepted = self._decode(batch)
+    def _append(self, decoded: Decoded) -> Decoded:
+        lines, dead, _accepted = decoded
         checkpoint = self._checkpoint_due(bool(lines))
         self.inbox.append(
             lines,
@@ -241,17 +250,15 @@ class Collector:
         if checkpoint:
             self._checkpointed_at = time.monotonic()
             self._lines_since_checkpoint = False
-        return lines, dead, accepted
+        return decoded
 
-    def _commit_one_by_one(
-        self, batch: Sequence[Received]
-    ) -> tuple[list[PendingLine], list[DeadLetter], list[Message]]:
+    def _commit_one_by_one(self, batch: Sequence[Received]) -> Decoded:
         lines: list[PendingLine] = []
         dead: list[DeadLetter] = []
         accepted: list[Message] = []
         for item in batch:
             try:
-                one = self._commit([item])
+                one = self._append(self._decode([item]))
             except Exception as exc:
                 self.tracker = self.inbox.load_tracker()
                 topic, payload, _mid, _qos, received, _retained = item
@@ -285,7 +292,7 @@ class Collector:
                 self._checkpointed_at = time.monotonic()
                 self._lines_since_checkpoint = False
 
-    def _decode(self, batch: Sequence[Received]) -> tuple[list[PendingLine], list[DeadLetter], list[Message]]:
+    def _decode(self, batch: Sequence[Received]) -> Decoded:
         lines: list[PendingLine] = []
         dead: list[DeadLetter] = []
         accepted: list[Message] = []

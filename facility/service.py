@@ -143,7 +143,7 @@ class Pipeline:
 
     def _publish_alarms(self, site: str, device_id: str) -> None:
         """Publish a device's active alarms (on the dispatcher thread)."""
-        with self.db.session() as s:
+        with self.db.read() as s:
             active = s.scalars(
                 select(Alarm).where(Alarm.site == site, Alarm.device_id == device_id, Alarm.active.is_(True))
             ).all()
@@ -166,7 +166,7 @@ class Pipeline:
         """Ticket listener: a resolved ticket clears its latched (instantaneous-event) alarms."""
         if change.kind != "resolve" or change.device_id is None:
             return
-        with self.db.session() as s:
+        with self.db.read() as s:
             latched = s.scalars(
                 select(Alarm).where(Alarm.ticket_id == change.ticket_id, Alarm.active.is_(False))
             ).all()

@@ -8,12 +8,13 @@ from __future__ import annotations
 import json
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 
 from collector.inbox import Inbox
+from facility.contract import Message
 from tests.conftest import Publisher, RunningCollector, make_settings, wait_until
 from tests.servers import CollectorProcess, Influxd, Mosquitto, VictoriaMetrics
 
@@ -241,6 +242,35 @@ def test_embedded_sqlite_store_keeps_readings_and_answers_queries(
     means = store.query("elevator", "floor", T0, T0 + 100_000, device_id="elev-1", every_s=10)
     assert means == expected
     assert store.query("elevator", "floor", T0, T0 + 100_000, every_s=100, aggregate="max")[0][1] == 29
+
+
+def test_the_rules_see_a_message_before_its_commit_and_the_acknowledgement_waits_for_it(
+    tmp_path: Path,
+    mosquitto: Mosquitto,
+    publisher: Publisher,
+    run_collector: Callable[..., RunningCollector],
+) -> None:
+    running = run_collector(make_settings(tmp_path, mqtt_url=mosquitto.url))
+    entered, release = threading.Event(), threading.Event()
+
+    def rules(messages: Sequence[Message]) -> None:
+        entered.set()
+        release.wait(10)
+
+    def broken(messages: Sequence[Message]) -> None:
+        raise RuntimeError("a handler's bug")
+
+    running.collector.handlers += [rules, broken]
+    publisher.publish(*telemetry("elev-9", 1))
+    assert entered.wait(10), "the handler never saw the message"
+    # The handler holds the batch: nothing of it is in the buffer yet, so nothing is acknowledged.
+    inbox = Inbox(running.settings.inbox_path)
+    assert inbox.take(100) == []
+    assert running.collector.received == 0
+    release.set()
+    wait_until(lambda: running.collector.received == 1, what="committed and acknowledged")
+    wait_until(lambda: inbox.pending_count() == 0, what="stored")
+    assert [v for _, v in running.store.query("elevator", "seq", T0, T0 + 10_000, device_id="elev-9")] == [1]
 
 
 def test_store_down_mid_stream_spools_to_disk_and_drains_in_order(
