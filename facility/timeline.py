@@ -149,16 +149,17 @@ class StatusWriter:
         readings = self.readings()
         alarms: dict[str, list[str]] = {}
         offline: set[tuple[str, str]] = set()
-        for a in self.tickets.alarms(active_only=True, limit=1_000_000):
-            alarms.setdefault(a.site, []).append(a.severity)
-            if a.rule == "offline":
-                offline.add((a.site, a.device_id))
+        # Columns only, not whole rows: this runs every few seconds over the whole fleet.
+        for site, device_id, rule, severity in self.tickets.active_alarm_classes():
+            alarms.setdefault(site, []).append(severity)
+            if rule == "offline":
+                offline.add((site, device_id))
         open_tickets = self.tickets.open_counts()
         sites: dict[str, dict[str, float]] = {}
-        for d in self.devices.list():
-            counts = sites.setdefault(d.site, {"devices": 0.0, "devices_online": 0.0, "devices_offline": 0.0})
+        for site, device_id, seen in self.devices.presence():
+            counts = sites.setdefault(site, {"devices": 0.0, "devices_online": 0.0, "devices_offline": 0.0})
             counts["devices"] += 1
-            state = online(d.last_seen is not None, (d.site, d.device_id) in offline)
+            state = online(seen, (site, device_id) in offline)
             if state is not None:
                 counts["devices_online" if state else "devices_offline"] += 1
         points = []

@@ -16,6 +16,9 @@ from facility.contract import DEVICE_TYPES, Kind, Message
 from records.db import Database
 from records.models import Device
 
+# Device ids per IN (...) look-up, well under every database's limit on bound parameters.
+LOOKUP_CHUNK = 500
+
 
 def online(seen: bool, offline_alarm: bool) -> bool | None:
     """Online unless the offline rule holds; unknown for a device never heard from and not flagged."""
@@ -76,11 +79,18 @@ class DeviceDirectory:
         return len(changed)
 
     def _write(self, changed: dict[tuple[str, str], _Seen]) -> None:
+        ids_by_site: dict[str, list[str]] = {}
+        for site, device_id in changed:
+            ids_by_site.setdefault(site, []).append(device_id)
         with self._db.session() as s:
-            rows = {
-                (d.site, d.device_id): d
-                for d in s.scalars(select(Device).where(Device.site.in_({k[0] for k in changed})))
-            }
+            # Only the rows that changed: a site's whole fleet, loaded every flush, would hold
+            # the records' writer for longer as the site grows, and a ticket waits for it.
+            rows: dict[tuple[str, str], Device] = {}
+            for site, ids in ids_by_site.items():
+                for start in range(0, len(ids), LOOKUP_CHUNK):
+                    chunk = ids[start : start + LOOKUP_CHUNK]
+                    found = s.scalars(select(Device).where(Device.site == site, Device.device_id.in_(chunk)))
+                    rows.update(((d.site, d.device_id), d) for d in found)
             for (site, device_id), seen in changed.items():
                 device = rows.get((site, device_id))
                 if device is None:
@@ -120,6 +130,16 @@ class DeviceDirectory:
         if not isinstance(entries, list):
             raise ValueError(f"{path}: expected a list of devices")
         return [self.register(dict(e)) for e in entries]
+
+    def presence(self) -> list[tuple[str, str, bool]]:
+        """(site, device id, ever heard from) of every known device: the columns only, for counting."""
+        with self._db.read() as s:
+            return [
+                (site, device_id, seen)
+                for site, device_id, seen in s.execute(
+                    select(Device.site, Device.device_id, Device.last_seen.is_not(None))
+                )
+            ]
 
     def list(self, site: str | None = None) -> Sequence[Device]:
         """Every known device."""
