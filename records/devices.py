@@ -7,17 +7,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy.orm import Session
 
 from facility.contract import DEVICE_TYPES, Kind, Message
 from records.db import Database
 from records.models import Device
 
-# Device ids per IN (...) look-up, well under every database's limit on bound parameters.
-LOOKUP_CHUNK = 500
+# Devices per flush transaction; also bounds the ids of one IN (...) look-up.
+FLUSH_CHUNK = 200
 
 
 def online(seen: bool, offline_alarm: bool) -> bool | None:
@@ -44,6 +45,10 @@ class DeviceDirectory:
         self._db = db
         self._lock = threading.Lock()
         self._changed: dict[tuple[str, str], _Seen] = {}
+        # Latest values of every device this process has written: a flush merges into them
+        # without reading the rows back.
+        self._latest: dict[tuple[str, str], dict[str, Any]] = {}
+        self._flushing = threading.Lock()  # the timer's flush and the one at stop
 
     def observe(self, messages: Sequence[Message], arrival_ms: int) -> None:
         """Note the devices these messages came from and their telemetry."""
@@ -79,33 +84,81 @@ class DeviceDirectory:
         return len(changed)
 
     def _write(self, changed: dict[tuple[str, str], _Seen]) -> None:
-        ids_by_site: dict[str, list[str]] = {}
-        for site, device_id in changed:
-            ids_by_site.setdefault(site, []).append(device_id)
+        # In transactions of a few hundred devices: with SQLite a ticket waits for the writer,
+        # and a whole fleet reporting every second would make one flush a long wait.
+        keys = list(changed)
+        with self._flushing:
+            for start in range(0, len(keys), FLUSH_CHUNK):
+                self._write_chunk({k: changed[k] for k in keys[start : start + FLUSH_CHUNK]})
+
+    def _write_chunk(self, changed: dict[tuple[str, str], _Seen]) -> None:
+        """Update the rows of devices already known and insert the rest, each as one executemany."""
+        table = cast(Table, Device.__table__)
         with self._db.session() as s:
-            # Only the rows that changed: a site's whole fleet, loaded every flush, would hold
-            # the records' writer for longer as the site grows, and a ticket waits for it.
-            rows: dict[tuple[str, str], Device] = {}
-            for site, ids in ids_by_site.items():
-                for start in range(0, len(ids), LOOKUP_CHUNK):
-                    chunk = ids[start : start + LOOKUP_CHUNK]
-                    found = s.scalars(select(Device).where(Device.site == site, Device.device_id.in_(chunk)))
-                    rows.update(((d.site, d.device_id), d) for d in found)
+            stored = self._stored_latest(s, [k for k in changed if k not in self._latest])
+            updates: list[dict[str, Any]] = []
+            inserts: list[dict[str, Any]] = []
             for (site, device_id), seen in changed.items():
-                device = rows.get((site, device_id))
-                if device is None:
-                    device = Device(
-                        site=site,
-                        device_id=device_id,
-                        device_type=seen.device_type,
-                        registered=False,
-                        first_seen=seen.first_seen,
-                        latest={},
+                key = (site, device_id)
+                latest = self._latest.get(key, stored.get(key))
+                if latest is None:
+                    inserts.append(
+                        {
+                            "site": site,
+                            "device_id": device_id,
+                            "device_type": seen.device_type,
+                            "registered": False,
+                            "first_seen": seen.first_seen,
+                            "last_seen": seen.last_seen,
+                            "latest": seen.latest,
+                        }
                     )
-                    s.add(device)
-                device.first_seen = device.first_seen or seen.first_seen
-                device.last_seen = seen.last_seen
-                device.latest = {**(device.latest or {}), **seen.latest}
+                    continue
+                updates.append(
+                    {
+                        "b_site": site,
+                        "b_device_id": device_id,
+                        "b_first_seen": seen.first_seen,
+                        "b_last_seen": seen.last_seen,
+                        "b_latest": {**latest, **seen.latest},  # a message may carry only some points
+                    }
+                )
+            if updates:
+                c = table.c
+                stmt = (
+                    update(table)
+                    .where(c.site == bindparam("b_site"), c.device_id == bindparam("b_device_id"))
+                    .values(
+                        # A device registered ahead keeps no first_seen until it reports.
+                        first_seen=func.coalesce(
+                            c.first_seen, bindparam("b_first_seen", type_=c.first_seen.type)
+                        ),
+                        last_seen=bindparam("b_last_seen", type_=c.last_seen.type),
+                        latest=bindparam("b_latest", type_=c.latest.type),
+                    )
+                )
+                s.connection().execute(stmt, updates)
+            if inserts:
+                s.connection().execute(insert(table), inserts)
+        # Only once committed: a failed flush is tried again from what the database holds.
+        for row in updates:
+            self._latest[(row["b_site"], row["b_device_id"])] = row["b_latest"]
+        for row in inserts:
+            self._latest[(row["site"], row["device_id"])] = row["latest"]
+
+    @staticmethod
+    def _stored_latest(s: Session, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """Latest values of those of these devices that have a row (registered, or seen before a restart)."""
+        ids_by_site: dict[str, list[str]] = {}
+        for site, device_id in keys:
+            ids_by_site.setdefault(site, []).append(device_id)
+        rows: dict[tuple[str, str], dict[str, Any]] = {}
+        for site, ids in ids_by_site.items():
+            found = s.execute(
+                select(Device.device_id, Device.latest).where(Device.site == site, Device.device_id.in_(ids))
+            )
+            rows.update(((site, device_id), latest or {}) for device_id, latest in found)
+        return rows
 
     def register(self, fields: dict[str, Any]) -> Device:
         """Register (or update) a device ahead of its first message."""
@@ -131,7 +184,7 @@ class DeviceDirectory:
             raise ValueError(f"{path}: expected a list of devices")
         return [self.register(dict(e)) for e in entries]
 
-    def presence(self) -> list[tuple[str, str, bool]]:
+    def presence(self) -> Sequence[tuple[str, str, bool]]:
         """(site, device id, ever heard from) of every known device: the columns only, for counting."""
         with self._db.read() as s:
             return [

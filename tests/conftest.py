@@ -19,7 +19,7 @@ from collector.app import Collector
 from collector.stores.base import TimeSeriesStore
 from collector.stores.factory import open_store
 from facility.settings import Settings
-from records.db import make_engine
+from records.db import Database, make_engine, migrate
 from tests.servers import (
     Influxd,
     Mosquitto,
@@ -265,3 +265,12 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'records.db'}"
     return _postgres_url(request)
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    """The records database, migrated to the newest schema."""
+    database = Database(db_url)
+    migrate(database.engine)
+    yield database
+    database.close()

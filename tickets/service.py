@@ -500,7 +500,7 @@ class TicketService:
         with self.db.read() as s:
             return s.scalars(q.order_by(Alarm.id.desc()).limit(limit)).all()
 
-    def active_alarm_classes(self) -> list[tuple[str, str, str, str]]:
+    def active_alarm_classes(self) -> Sequence[tuple[str, str, str, str]]:
         """(site, device id, rule, class) of every active alarm: the columns only, for counting."""
         q = select(Alarm.site, Alarm.device_id, Alarm.rule, Alarm.severity).where(Alarm.active.is_(True))
         with self.db.read() as s:

@@ -1,22 +1,11 @@
-"""Fixtures: a migrated records database, SQLite or a real PostgreSQL."""
+"""Fixtures: a ticket service on the records database (SQLite or a real PostgreSQL)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from records.db import Database, migrate
+from records.db import Database
 from tickets.service import TicketService
-
-
-@pytest.fixture
-def db(db_url: str) -> Iterator[Database]:
-    """The records database, migrated to the newest schema."""
-    database = Database(db_url)
-    migrate(database.engine)
-    yield database
-    database.close()
 
 
 @pytest.fixture
