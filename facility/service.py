@@ -59,11 +59,13 @@ class Pipeline:
         db: Database,
         dispatcher: Dispatcher,
         alarm_client: mqtt.Client | None = None,
+        state_db: Database | None = None,
     ) -> None:
         self.engine = engine
         self.tickets = tickets
         self.devices = devices
         self.db = db
+        self.state_db = state_db or db  # where the engine's snapshot goes
         self.dispatcher = dispatcher
         self.alarm_client = alarm_client
         self.alarm_events = 0
@@ -183,7 +185,7 @@ class Pipeline:
             if self.engine.version == self._saved_version:
                 return
             version, state = self.engine.version, self.engine.snapshot()
-        with self.db.session() as s:
+        with self.state_db.session() as s:
             row = s.get(EngineState, 1)
             if row is None:
                 s.add(EngineState(id=1, saved_at=datetime.now(UTC), state=state))
@@ -194,7 +196,7 @@ class Pipeline:
 
 def load_engine_state(db: Database) -> dict[str, Any] | None:
     """The engine's last snapshot, if any."""
-    with db.session() as s:
+    with db.read() as s:
         row = s.get(EngineState, 1)
         return row.state if row else None
 
@@ -208,7 +210,8 @@ class Service:
         migrate(self.db.engine)
         self.store = open_store(settings)
         self.catalogue: Catalogue = load_rules(settings.rules_file or default_rules_path())
-        self.engine = Engine(self.catalogue, load_engine_state(self.db))
+        self.state_db = self._state_db()
+        self.engine = Engine(self.catalogue, load_engine_state(self.state_db))
         self.tickets = TicketService(self.db, reopen_cooldown_s=settings.reopen_cooldown_s)
         self.devices = DeviceDirectory(self.db)
         notifiers: list[Notifier] = [LogNotifier()]
@@ -217,7 +220,13 @@ class Service:
         self.dispatcher = Dispatcher(notifiers)
         self.alarm_client = self._alarm_client() if settings.publish_alarms else None
         self.pipeline = Pipeline(
-            self.engine, self.tickets, self.devices, self.db, self.dispatcher, self.alarm_client
+            self.engine,
+            self.tickets,
+            self.devices,
+            self.db,
+            self.dispatcher,
+            self.alarm_client,
+            self.state_db,
         )
         self.scheduler = BackgroundScheduler(
             jobstores={"default": SQLAlchemyJobStore(engine=self._jobs_engine()), "memory": MemoryJobStore()},
@@ -270,6 +279,27 @@ class Service:
         if self.db.engine.dialect.name != "sqlite":
             return self.db.engine
         return make_engine(f"sqlite:///{(self.settings.data_dir / 'timers.db').resolve()}")
+
+    def _state_db(self) -> Database:
+        """Where the engine's snapshot is kept: the records database, or with SQLite a file of its own.
+
+        The snapshot grows with the fleet (about 300 kB for a thousand elevators) and is written
+        every few seconds; in the records' file, each write would make a ticket wait for it.
+        """
+        if self.db.engine.dialect.name != "sqlite":
+            return self.db
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        state_db = Database(f"sqlite:///{(self.settings.data_dir / 'engine-state.db').resolve()}")
+        EngineState.metadata.create_all(state_db.engine, tables=[EngineState.__table__])  # type: ignore[list-item]
+        # A snapshot from before the file existed moves over once, so no stale copy stays behind.
+        with self.db.session() as s:
+            old = s.get(EngineState, 1)
+            if old is not None:
+                with state_db.session() as new:
+                    if new.get(EngineState, 1) is None:
+                        new.add(EngineState(id=1, saved_at=old.saved_at, state=old.state))
+                s.delete(old)
+        return state_db
 
     def _alarm_client(self) -> mqtt.Client:
         endpoint = self.settings.mqtt
@@ -366,6 +396,8 @@ class Service:
             self.alarm_client.loop_stop()
         escalation.current = None
         self.store.close()
+        if self.state_db is not self.db:
+            self.state_db.close()
         self.db.close()
 
 

@@ -19,6 +19,8 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from facility.service import Service
+from records.db import Database
+from records.models import EngineState
 from tests.conftest import ADMIN_TOKEN, Publisher, make_settings, wait_until
 from tests.servers import Mosquitto, free_port
 from tickets.lifecycle import Action
@@ -108,8 +110,9 @@ def test_unacknowledged_emergency_is_renotified_and_escalated_until_acknowledged
         service.stop()
 
 
+@pytest.mark.parametrize("snapshot_in_records", [False, True], ids=["current", "snapshot-in-records"])
 def test_a_restart_keeps_alarms_tickets_pending_durations_and_timers(
-    tmp_path: Path, mosquitto: Mosquitto, publisher: Publisher, webhook: Webhook
+    tmp_path: Path, mosquitto: Mosquitto, publisher: Publisher, webhook: Webhook, snapshot_in_records: bool
 ) -> None:
     trapped = {"occupied": True, "moving": False, "door": "closed", "in_door_zone": False, "floor": 7}
     elevator = "facility/v1/s1/elevator/elev-1/telemetry"
@@ -126,9 +129,13 @@ def test_a_restart_keeps_alarms_tickets_pending_durations_and_timers(
     wait_until(lambda: len(first.tickets.list(TicketFilter())) == 1, what="the breaker ticket")
     wait_until(lambda: first.collector.received == 3, what="all received")
     first.stop()
+    if snapshot_in_records:
+        _move_snapshot_to_records(tmp_path / "data")
 
     second = _start(tmp_path, mosquitto, **settings)
     try:
+        with second.db.read() as s:
+            assert s.get(EngineState, 1) is None, "the snapshot stays only in its own file"
         [breaker_ticket] = second.tickets.list(TicketFilter())
         assert breaker_ticket.rule == "breaker_tripped"
         publisher.publish_all(
@@ -147,6 +154,22 @@ def test_a_restart_keeps_alarms_tickets_pending_durations_and_timers(
         wait_until(lambda: "escalated" in webhook.reasons(breaker_ticket.id), timeout_s=15, what="escalation")
     finally:
         second.stop()
+
+
+def _move_snapshot_to_records(data: Path) -> None:
+    """Leave the engine's snapshot as versions before `engine-state.db` did: among the records."""
+    own = Database(f"sqlite:///{data / 'engine-state.db'}")
+    with own.read() as s:
+        row = s.get(EngineState, 1)
+        assert row is not None
+        saved = EngineState(id=1, saved_at=row.saved_at, state=row.state)
+    own.close()
+    for name in ("engine-state.db", "engine-state.db-wal", "engine-state.db-shm"):
+        (data / name).unlink(missing_ok=True)
+    records = Database(f"sqlite:///{data / 'records.db'}")
+    with records.session() as s:
+        s.add(saved)
+    records.close()
 
 
 @pytest.fixture
