@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,8 +18,10 @@ from facility.contract import DEVICE_TYPES, Kind, Message
 from records.db import Database
 from records.models import Device
 
-# Devices per flush transaction; also bounds the ids of one IN (...) look-up.
-FLUSH_CHUNK = 200
+# Devices per flush transaction (a few ms of the writer's turn); also bounds the ids of one
+# IN (...) look-up.
+FLUSH_CHUNK = 50
+TURN_PAUSE_S = 0.001
 
 
 def online(seen: bool, offline_alarm: bool) -> bool | None:
@@ -84,11 +87,15 @@ class DeviceDirectory:
         return len(changed)
 
     def _write(self, changed: dict[tuple[str, str], _Seen]) -> None:
-        # In transactions of a few hundred devices: with SQLite a ticket waits for the writer,
+        # In short transactions: with SQLite a ticket waits for the writer,
         # and a whole fleet reporting every second would make one flush a long wait.
         keys = list(changed)
         with self._flushing:
             for start in range(0, len(keys), FLUSH_CHUNK):
+                if start:
+                    # A lock does not queue its waiters: without a pause, this thread would take
+                    # the writer's turn again before a waiting ticket wakes up.
+                    time.sleep(TURN_PAUSE_S)
                 self._write_chunk({k: changed[k] for k in keys[start : start + FLUSH_CHUNK]})
 
     def _write_chunk(self, changed: dict[tuple[str, str], _Seen]) -> None:
