@@ -73,6 +73,14 @@ def v1_collector(
     )
 
 
+@pytest.fixture
+def embedded_collector(
+    tmp_path: Path, mosquitto: Mosquitto, run_collector: Callable[..., RunningCollector]
+) -> RunningCollector:
+    """A collector in this process, on this test's mosquitto and the embedded SQLite store."""
+    return run_collector(make_settings(tmp_path, mqtt_url=mosquitto.url))
+
+
 def test_every_reading_stored_once_in_influxdb_v1_with_duplicates_and_bad_input(
     influxd: Influxd, publisher: Publisher, v1_collector: RunningCollector
 ) -> None:
@@ -219,12 +227,9 @@ def test_influxdb_v2_write_api_through_influxdb_client(
 
 
 def test_embedded_sqlite_store_keeps_readings_and_answers_queries(
-    tmp_path: Path,
-    mosquitto: Mosquitto,
-    publisher: Publisher,
-    run_collector: Callable[..., RunningCollector],
+    publisher: Publisher, embedded_collector: RunningCollector
 ) -> None:
-    running = run_collector(make_settings(tmp_path, mqtt_url=mosquitto.url))
+    running = embedded_collector
     batch = readings(100)
     publisher.publish_all(batch + batch[:10])
     inbox = Inbox(running.settings.inbox_path)
@@ -245,12 +250,9 @@ def test_embedded_sqlite_store_keeps_readings_and_answers_queries(
 
 
 def test_the_rules_see_a_message_before_its_commit_and_the_acknowledgement_waits_for_it(
-    tmp_path: Path,
-    mosquitto: Mosquitto,
-    publisher: Publisher,
-    run_collector: Callable[..., RunningCollector],
+    publisher: Publisher, embedded_collector: RunningCollector
 ) -> None:
-    running = run_collector(make_settings(tmp_path, mqtt_url=mosquitto.url))
+    running = embedded_collector
     entered, release = threading.Event(), threading.Event()
 
     def rules(messages: Sequence[Message]) -> None:
