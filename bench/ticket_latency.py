@@ -98,6 +98,13 @@ def machine_stretch(runs: int = 200) -> tuple[float, float, float]:
     return statistics.median(times), statistics.quantiles(times, n=100)[98], max(times)
 
 
+def alarm_ticket_shown(http: httpx.Client, device: str) -> bool:
+    """Whether the API lists the device's alarm-button ticket; any error is a bench failure."""
+    response = http.get("/api/v1/tickets", params={"device_id": device})
+    response.raise_for_status()
+    return any(t["rule"] == "alarm_button" for t in response.json())
+
+
 def percentiles(latencies: Sequence[float]) -> str:
     """p50, p90, p99 and max of latencies in seconds, as ms."""
     q = statistics.quantiles(latencies, n=100)
@@ -174,12 +181,13 @@ def main() -> None:
                 payload = json.dumps({"ts": int(time.time() * 1000), "code": "ALARM_BUTTON"})
                 t0 = time.perf_counter()
                 client.publish(f"facility/v1/{SITE}/elevator/{device}/event", payload, qos=1)
-                while not http.get("/api/v1/tickets", params={"device_id": device}).json():
+                while not alarm_ticket_shown(http, device):
                     if time.perf_counter() - t0 > 10:
                         unseen += 1
                         break
                     time.sleep(POLL_S)
-                latencies.append(time.perf_counter() - t0)
+                else:
+                    latencies.append(time.perf_counter() - t0)
                 time.sleep(0.05)
             stop.set()
             load.join(30)
@@ -189,7 +197,7 @@ def main() -> None:
             print(
                 f"background {args.rate:.0f} readings/s from {args.fleet} elevators ({load_count.value} sent,"
                 f" {health['messages_received_total']:.0f} received by the service);"
-                f" {len(latencies)} faults ({unseen} not seen within 10 s):"
+                f" {args.trials} faults, {unseen} of them not seen within 10 s and left out:"
                 f" publish→ticket in the API {percentiles(latencies)}"
             )
         finally:

@@ -77,7 +77,7 @@ class Pipeline:
         self._readings: dict[str, int] = {}
 
     def handle(self, messages: Sequence[Message]) -> None:
-        """Collector handler: runs after the messages are durably buffered."""
+        """Collector handler: runs before the batch is committed; the broker hears of it only after."""
         arrival = now_ms()
         self.devices.observe(messages, arrival)
         with self._lock:
@@ -291,13 +291,17 @@ class Service:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         state_db = Database(f"sqlite:///{(self.settings.data_dir / 'engine-state.db').resolve()}")
         EngineState.metadata.create_all(state_db.engine, tables=[EngineState.__table__])  # type: ignore[list-item]
-        # A snapshot from before the file existed moves over once, so no stale copy stays behind.
+        # A snapshot from before the file existed moves over once (the newer of the two, should an
+        # older version have run in between), so no stale copy stays behind.
         with self.db.session() as s:
             old = s.get(EngineState, 1)
             if old is not None:
                 with state_db.session() as new:
-                    if new.get(EngineState, 1) is None:
+                    current = new.get(EngineState, 1)
+                    if current is None:
                         new.add(EngineState(id=1, saved_at=old.saved_at, state=old.state))
+                    elif old.saved_at > current.saved_at:
+                        current.saved_at, current.state = old.saved_at, old.state
                 s.delete(old)
         return state_db
 

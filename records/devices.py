@@ -12,6 +12,7 @@ from typing import Any, cast
 
 import yaml
 from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from facility.contract import DEVICE_TYPES, Kind, Message
@@ -51,7 +52,7 @@ class DeviceDirectory:
         # Latest values of every device this process has written: a flush merges into them
         # without reading the rows back.
         self._latest: dict[tuple[str, str], dict[str, Any]] = {}
-        self._flushing = threading.Lock()  # the timer's flush and the one at stop
+        self._flushing = threading.Lock()
 
     def observe(self, messages: Sequence[Message], arrival_ms: int) -> None:
         """Note the devices these messages came from and their telemetry."""
@@ -68,35 +69,41 @@ class DeviceDirectory:
 
     def flush(self) -> int:
         """Write what changed since the last flush; returns how many devices."""
-        with self._lock:
-            changed, self._changed = self._changed, {}
-        if not changed:
-            return 0
-        try:
-            self._write(changed)
-        except Exception:
-            # Keep what could not be written for the next flush; newer observations win.
+        # One flush at a time (the timer's and the one at stop), so an older one never writes last.
+        with self._flushing:
             with self._lock:
-                for key, seen in changed.items():
-                    newer = self._changed.get(key)
-                    if newer is not None:
-                        seen.last_seen = newer.last_seen
-                        seen.latest.update(newer.latest)
-                    self._changed[key] = seen
-            raise
-        return len(changed)
+                changed, self._changed = self._changed, {}
+            if not changed:
+                return 0
+            try:
+                self._write(changed)
+            except Exception:
+                # Keep what could not be written for the next flush; newer observations win.
+                with self._lock:
+                    for key, seen in changed.items():
+                        newer = self._changed.get(key)
+                        if newer is not None:
+                            seen.last_seen = newer.last_seen
+                            seen.latest.update(newer.latest)
+                        self._changed[key] = seen
+                raise
+            return len(changed)
 
     def _write(self, changed: dict[tuple[str, str], _Seen]) -> None:
         # In short transactions: with SQLite a ticket waits for the writer,
         # and a whole fleet reporting every second would make one flush a long wait.
         keys = list(changed)
-        with self._flushing:
-            for start in range(0, len(keys), FLUSH_CHUNK):
-                if start:
-                    # A lock does not queue its waiters: without a pause, this thread would take
-                    # the writer's turn again before a waiting ticket wakes up.
-                    time.sleep(TURN_PAUSE_S)
-                self._write_chunk({k: changed[k] for k in keys[start : start + FLUSH_CHUNK]})
+        for start in range(0, len(keys), FLUSH_CHUNK):
+            if start:
+                # A lock does not queue its waiters: without a pause, this thread would take
+                # the writer's turn again before a waiting ticket wakes up.
+                time.sleep(TURN_PAUSE_S)
+            chunk = {k: changed[k] for k in keys[start : start + FLUSH_CHUNK]}
+            try:
+                self._write_chunk(chunk)
+            except IntegrityError:
+                # A device registered through the API since the look-up: its row is there now.
+                self._write_chunk(chunk)
 
     def _write_chunk(self, changed: dict[tuple[str, str], _Seen]) -> None:
         """Update the rows of devices already known and insert the rest, each as one executemany."""
@@ -117,7 +124,7 @@ class DeviceDirectory:
                             "registered": False,
                             "first_seen": seen.first_seen,
                             "last_seen": seen.last_seen,
-                            "latest": seen.latest,
+                            "latest": dict(seen.latest),
                         }
                     )
                     continue

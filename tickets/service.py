@@ -158,8 +158,13 @@ class TicketService:
             )
         ).one_or_none()
         raised_at = from_ms(event.ts)
-        if alarm is not None and alarm.raised_at == raised_at and alarm.ticket_id is not None:
-            return alarm.ticket_id  # the same raise again (a replay or a second worker): nothing new
+        if (
+            alarm is not None
+            and raised_at in (alarm.raised_at, alarm.last_seen)
+            and alarm.ticket_id is not None
+        ):
+            # The same raise again (a redelivery, a replay or a second worker): nothing new.
+            return alarm.ticket_id
         ticket = self._ticket_for(s, event, now, changes)
         if alarm is None:
             alarm = Alarm(
