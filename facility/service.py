@@ -201,6 +201,25 @@ def load_engine_state(db: Database) -> dict[str, Any] | None:
         return row.state if row else None
 
 
+def move_engine_state(records: Database, state_db: Database) -> None:
+    """Move a snapshot left among the records (by a version before `engine-state.db`) to its file.
+
+    The newer of the two wins, should an older version have run in between; none stays behind in
+    the records, where a stale copy could be restored later.
+    """
+    with records.session() as s:
+        old = s.get(EngineState, 1)
+        if old is None:
+            return
+        with state_db.session() as new:
+            current = new.get(EngineState, 1)
+            if current is None:
+                new.add(EngineState(id=1, saved_at=old.saved_at, state=old.state))
+            elif old.saved_at > current.saved_at:
+                current.saved_at, current.state = old.saved_at, old.state
+        s.delete(old)
+
+
 class Service:
     """Everything `facility serve` runs, built from settings; start() and stop() it around the API."""
 
@@ -291,18 +310,7 @@ class Service:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         state_db = Database(f"sqlite:///{(self.settings.data_dir / 'engine-state.db').resolve()}")
         EngineState.metadata.create_all(state_db.engine, tables=[EngineState.__table__])  # type: ignore[list-item]
-        # A snapshot from before the file existed moves over once (the newer of the two, should an
-        # older version have run in between), so no stale copy stays behind.
-        with self.db.session() as s:
-            old = s.get(EngineState, 1)
-            if old is not None:
-                with state_db.session() as new:
-                    current = new.get(EngineState, 1)
-                    if current is None:
-                        new.add(EngineState(id=1, saved_at=old.saved_at, state=old.state))
-                    elif old.saved_at > current.saved_at:
-                        current.saved_at, current.state = old.saved_at, old.state
-                s.delete(old)
+        move_engine_state(self.db, state_db)
         return state_db
 
     def _alarm_client(self) -> mqtt.Client:
