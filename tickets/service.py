@@ -506,8 +506,12 @@ class TicketService:
             return s.scalars(q.order_by(Alarm.id.desc()).limit(limit)).all()
 
     def active_alarm_classes(self) -> Sequence[tuple[str, str, str, str]]:
-        """(site, device id, rule, class) of every active alarm: the columns only, for counting."""
-        q = select(Alarm.site, Alarm.device_id, Alarm.rule, Alarm.severity).where(Alarm.active.is_(True))
+        """(site, device id, rule, class) of every active alarm, newest first: the columns only."""
+        q = (
+            select(Alarm.site, Alarm.device_id, Alarm.rule, Alarm.severity)
+            .where(Alarm.active.is_(True))
+            .order_by(Alarm.id.desc())
+        )
         with self.db.read() as s:
             return [(site, device_id, rule, severity) for site, device_id, rule, severity in s.execute(q)]
 

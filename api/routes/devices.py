@@ -25,8 +25,8 @@ def _open_alarms(request: Request) -> dict[tuple[str, str], list[str]]:
     """Every device's active alarm rules."""
     service: TicketService = request.app.state.tickets
     found: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for a in service.alarms(active_only=True, limit=100_000):
-        found[(a.site, a.device_id)].append(a.rule)
+    for site, device_id, rule, _class in service.active_alarm_classes():
+        found[(site, device_id)].append(rule)
     return found
 
 
