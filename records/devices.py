@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import yaml
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -19,7 +19,7 @@ from facility.contract import DEVICE_TYPES, Kind, Message
 from records.db import Database
 from records.models import Device
 
-# Devices per flush transaction (a few ms of the writer's turn); also bounds the ids of one
+# Devices per flush transaction (a few ms of the writer's turn); also bounds the keys of one
 # IN (...) look-up.
 FLUSH_CHUNK = 50
 TURN_PAUSE_S = 0.001
@@ -163,16 +163,14 @@ class DeviceDirectory:
     @staticmethod
     def _stored_latest(s: Session, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
         """Latest values of those of these devices that have a row (registered, or seen before a restart)."""
-        ids_by_site: dict[str, list[str]] = {}
-        for site, device_id in keys:
-            ids_by_site.setdefault(site, []).append(device_id)
-        rows: dict[tuple[str, str], dict[str, Any]] = {}
-        for site, ids in ids_by_site.items():
-            found = s.execute(
-                select(Device.device_id, Device.latest).where(Device.site == site, Device.device_id.in_(ids))
+        if not keys:
+            return {}
+        found = s.execute(
+            select(Device.site, Device.device_id, Device.latest).where(
+                tuple_(Device.site, Device.device_id).in_(keys)
             )
-            rows.update(((site, device_id), latest or {}) for device_id, latest in found)
-        return rows
+        )
+        return {(site, device_id): latest or {} for site, device_id, latest in found}
 
     def register(self, fields: dict[str, Any]) -> Device:
         """Register (or update) a device ahead of its first message."""
