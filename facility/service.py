@@ -32,7 +32,7 @@ from facility.settings import Settings
 from facility.timeline import Point, Sink, StatusWriter, alarm_point, ticket_point
 from patrol.evaluation import Timing
 from patrol.service import PatrolService
-from records.db import Database, database_url, make_engine, migrate
+from records.db import Database, database_url, make_engine, migrate, sqlite_file_url
 from records.devices import DeviceDirectory
 from records.models import Alarm, Device, EngineState
 from rules.catalogue import Catalogue, default_rules_path, load_rules
@@ -58,14 +58,14 @@ class Pipeline:
         devices: DeviceDirectory,
         db: Database,
         dispatcher: Dispatcher,
+        state_db: Database,
         alarm_client: mqtt.Client | None = None,
-        state_db: Database | None = None,
     ) -> None:
         self.engine = engine
         self.tickets = tickets
         self.devices = devices
         self.db = db
-        self.state_db = state_db or db  # where the engine's snapshot goes
+        self.state_db = state_db  # where the engine's snapshot goes: the records, or its own file
         self.dispatcher = dispatcher
         self.alarm_client = alarm_client
         self.alarm_events = 0
@@ -244,8 +244,8 @@ class Service:
             self.devices,
             self.db,
             self.dispatcher,
-            self.alarm_client,
             self.state_db,
+            self.alarm_client,
         )
         self.scheduler = BackgroundScheduler(
             jobstores={"default": SQLAlchemyJobStore(engine=self._jobs_engine()), "memory": MemoryJobStore()},
@@ -297,7 +297,7 @@ class Service:
         """
         if self.db.engine.dialect.name != "sqlite":
             return self.db.engine
-        return make_engine(f"sqlite:///{(self.settings.data_dir / 'timers.db').resolve()}")
+        return make_engine(sqlite_file_url(self.settings.data_dir, "timers.db"))
 
     def _state_db(self) -> Database:
         """Where the engine's snapshot is kept: the records database, or with SQLite a file of its own.
@@ -307,8 +307,7 @@ class Service:
         """
         if self.db.engine.dialect.name != "sqlite":
             return self.db
-        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-        state_db = Database(f"sqlite:///{(self.settings.data_dir / 'engine-state.db').resolve()}")
+        state_db = Database(sqlite_file_url(self.settings.data_dir, "engine-state.db"))
         EngineState.metadata.create_all(state_db.engine, tables=[EngineState.__table__])  # type: ignore[list-item]
         move_engine_state(self.db, state_db)
         return state_db

@@ -18,10 +18,13 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def database_url(configured: str | None, data_dir: Path) -> str:
     """FACILITY_DATABASE_URL, or an SQLite file in the data folder."""
-    if configured:
-        return configured
+    return configured or sqlite_file_url(data_dir, "records.db")
+
+
+def sqlite_file_url(data_dir: Path, name: str) -> str:
+    """The URL of an SQLite file in the data folder, which is made if need be."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{(data_dir / 'records.db').resolve()}"
+    return f"sqlite:///{(data_dir / name).resolve()}"
 
 
 def make_engine(url: str) -> Engine:
