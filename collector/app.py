@@ -5,7 +5,6 @@ from __future__ import annotations
 import collections
 import logging
 import signal
-import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -85,8 +84,7 @@ class Collector:
         )
         if endpoint.username:
             client.username_pw_set(endpoint.username, endpoint.password)
-        if endpoint.tls:
-            client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
+        endpoint.secure(client)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect

@@ -317,8 +317,7 @@ class Service:
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{self.settings.mqtt_client_id}-alarms")
         if endpoint.username:
             client.username_pw_set(endpoint.username, endpoint.password)
-        if endpoint.tls:
-            client.tls_set()
+        endpoint.secure(client)
         client.connect_async(endpoint.host, endpoint.port, keepalive=30)
         return client
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -14,7 +15,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class MqttEndpoint:
     """A broker address parsed from `mqtt://user:pass@host:port` (`mqtts://` for TLS)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(
+        self,
+        url: str,
+        ca_file: Path | None = None,
+        cert_file: Path | None = None,
+        key_file: Path | None = None,
+    ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
             raise ValueError(f"{url!r}: expected mqtt://[user:pass@]host[:port] or mqtts://…")
@@ -23,6 +30,23 @@ class MqttEndpoint:
         self.port = parts.port or (8883 if self.tls else 1883)
         self.username = unquote(parts.username) if parts.username else None
         self.password = unquote(parts.password) if parts.password else None
+        self.ca_file = ca_file
+        self.cert_file = cert_file
+        self.key_file = key_file
+
+    def secure(self, client: Any) -> None:
+        """Set up TLS on a paho client for `mqtts://`: the broker's certificate is always verified.
+
+        With no CA file the system's trusted CAs verify it; a client certificate is sent when given.
+        """
+        if not self.tls:
+            return
+        client.tls_set(
+            ca_certs=str(self.ca_file) if self.ca_file else None,
+            certfile=str(self.cert_file) if self.cert_file else None,
+            keyfile=str(self.key_file) if self.key_file else None,
+            cert_reqs=ssl.CERT_REQUIRED,
+        )
 
     def __repr__(self) -> str:
         scheme = "mqtts" if self.tls else "mqtt"
@@ -39,6 +63,9 @@ class Settings(BaseSettings):
         default=None, description="Broker URL; unset: `facility demo` starts an embedded broker."
     )
     mqtt_client_id: str = "facility-collector"
+    mqtt_ca_file: Path | None = Field(default=None, description="CA certificate(s) for mqtts://.")
+    mqtt_cert_file: Path | None = Field(default=None, description="Client certificate for mqtts://.")
+    mqtt_key_file: Path | None = Field(default=None, description="Client certificate's key.")
     data_dir: Path = Path("data")
 
     influx_url: str | None = Field(default=None, description="Unset: the embedded SQLite store.")
@@ -56,6 +83,11 @@ class Settings(BaseSettings):
     buffer_sync: Literal["FULL", "NORMAL"] = "FULL"
     retention_days: int = Field(default=90, ge=1)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    clock_skew_s: int = Field(
+        default=300, ge=0, description="A reading stamped further ahead of its arrival is refused."
+    )
+    dead_letter_days: int = Field(default=30, ge=1, description="Days dead letters are kept.")
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="Largest API request body.")
 
     database_url: str | None = Field(default=None, description="Unset: records.db in the data folder.")
     admin_token: str | None = Field(default=None, description="Bootstrap admin bearer token.")
@@ -103,7 +135,9 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r}: expected http(s)://host:port")
         return value or None
 
-    @field_validator("rules_file", "inventory_file", mode="before")
+    @field_validator(
+        "rules_file", "inventory_file", "mqtt_ca_file", "mqtt_cert_file", "mqtt_key_file", mode="before"
+    )
     @classmethod
     def _empty_path_is_unset(cls, value: object) -> object:
         return value or None
@@ -111,7 +145,8 @@ class Settings(BaseSettings):
     @property
     def mqtt(self) -> MqttEndpoint:
         """The broker to use; 127.0.0.1:1883 when none is configured."""
-        return MqttEndpoint(self.mqtt_url or "mqtt://127.0.0.1:1883")
+        url = self.mqtt_url or "mqtt://127.0.0.1:1883"
+        return MqttEndpoint(url, self.mqtt_ca_file, self.mqtt_cert_file, self.mqtt_key_file)
 
     @property
     def inbox_path(self) -> Path:

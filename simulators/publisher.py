@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import ssl
 import threading
 import time
 from collections.abc import Sequence
@@ -53,8 +52,7 @@ def connect_device(
     client.will_set(status_topic, _status("offline", None), qos=1, retain=True)
     if endpoint.username:
         client.username_pw_set(endpoint.username, endpoint.password)
-    if endpoint.tls:
-        client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
+    endpoint.secure(client)
 
     def on_connect(c: mqtt.Client, _u: object, _f: object, reason: object, _p: object) -> None:
         if not getattr(reason, "is_failure", False):
@@ -127,8 +125,7 @@ def connect(
     client.max_inflight_messages_set(100)
     if endpoint.username:
         client.username_pw_set(endpoint.username, endpoint.password)
-    if endpoint.tls:
-        client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
+    endpoint.secure(client)
     connected = threading.Event()
     refused: list[str] = []
 
