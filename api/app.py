@@ -10,6 +10,7 @@ from fastapi.responses import PlainTextResponse
 from sqlalchemy import func, select, text
 
 from api.auth import TokenBook
+from api.limits import BodyLimit
 from api.routes import alarms, dead_letters, devices, patrol, tickets, tokens
 from collector.stores.base import TimeSeriesStore
 from facility.settings import Settings
@@ -55,6 +56,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
     for module in (tickets, alarms, devices, dead_letters, tokens, patrol):
         v1.include_router(module.router)
     app.include_router(v1)
+    app.add_middleware(BodyLimit, max_bytes=ctx.settings.max_body_bytes)
 
     @app.get("/health", tags=["operations"])
     def health() -> dict[str, object]:
