@@ -23,15 +23,21 @@ def as_utc(t: datetime) -> datetime:
 
 
 class Input(BaseModel):
-    """A request body: unknown fields refused, and no NUL characters (PostgreSQL cannot keep them)."""
+    """A request body: unknown fields, NUL characters (PostgreSQL cannot keep them) and blank text refused."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     @field_validator("*", mode="after")
     @classmethod
-    def _no_nul(cls, value: object) -> object:
-        if isinstance(value, str) and "\x00" in value:
-            raise ValueError("must not contain NUL characters")
+    def _text(cls, value: object) -> object:
+        for text in value if isinstance(value, list) else [value]:
+            if not isinstance(text, str):
+                continue
+            if "\x00" in text:
+                raise ValueError("must not contain NUL characters")
+            # Whitespace alone says nothing, and would pass for a title or a record of work done.
+            if not text.strip():
+                raise ValueError("must not be blank")
         return value
 
 
