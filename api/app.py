@@ -12,6 +12,7 @@ from sqlalchemy import func, select, text
 from api.auth import TokenBook
 from api.limits import BodyLimit
 from api.routes import alarms, dead_letters, devices, patrol, tickets, tokens
+from api.throttle import AuthFailures
 from collector.stores.base import TimeSeriesStore
 from facility.settings import Settings
 from patrol.service import PatrolService
@@ -36,6 +37,7 @@ class ServiceContext:
     counters: Callable[[], dict[str, float]] = field(default=lambda: {})
     on_register: Callable[..., None] | None = None
     patrol: PatrolService | None = None
+    auth_failures: AuthFailures = field(default_factory=AuthFailures)
 
 
 def create_app(ctx: ServiceContext) -> FastAPI:
@@ -52,6 +54,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
     app.state.tokens = ctx.tokens
     app.state.on_register = ctx.on_register
     app.state.patrol = ctx.patrol
+    app.state.auth_failures = ctx.auth_failures
     v1 = APIRouter(prefix="/api/v1")
     for module in (tickets, alarms, devices, dead_letters, tokens, patrol):
         v1.include_router(module.router)

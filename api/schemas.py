@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from records.devices import online
-from records.models import Alarm, AuditEntry, Device, Ticket
+from records.models import Alarm, ApiToken, AuditEntry, Device, Ticket
 from rules.severity import Severity
 
 _SITE_OR_DEVICE = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 SITE_OR_DEVICE = _SITE_OR_DEVICE
 # Ids are 32-bit in PostgreSQL; a larger one cannot exist, so it is refused before any query.
 MAX_ID = 2**31 - 1
+TOKEN_LIFETIME_MAX_S = 10 * 366 * 86_400
 
 
 def as_utc(t: datetime) -> datetime:
@@ -245,15 +246,65 @@ class HistoryPoint(BaseModel):
 
 
 class TokenCreate(Input):
-    """A new API token for a person or a system."""
+    """A new API token for a person or a system; it never expires unless given an expiry."""
 
     name: str = Field(min_length=1, max_length=100)
     role: str = Field(pattern="^(admin|manager|engineer|guard)$")
+    expires_in_s: int | None = Field(
+        default=None, ge=1, le=TOKEN_LIFETIME_MAX_S, description="seconds from now until it expires"
+    )
+    expires_at: datetime | None = Field(default=None, description="valid until then (with its offset)")
+
+    @field_validator("expires_at")
+    @classmethod
+    def _expiry(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("give the time with its offset (…Z or …+08:00)")
+        if value <= datetime.now(UTC):
+            raise ValueError("must be in the future")
+        if value - datetime.now(UTC) > timedelta(seconds=TOKEN_LIFETIME_MAX_S):
+            raise ValueError("a token expires within ten years")
+        return value.astimezone(UTC)
+
+    @model_validator(mode="after")
+    def _one_expiry(self) -> TokenCreate:
+        if self.expires_in_s is not None and self.expires_at is not None:
+            raise ValueError("give expires_in_s or expires_at, not both")
+        return self
+
+    def expiry(self) -> datetime | None:
+        """When the token expires, or None."""
+        if self.expires_in_s is not None:
+            return datetime.now(UTC) + timedelta(seconds=self.expires_in_s)
+        return self.expires_at
 
 
-class TokenIssued(BaseModel):
-    """A token, shown once."""
+class TokenPublic(BaseModel):
+    """An issued token as listed: never the token itself, which is kept only as its hash."""
 
+    id: int
     name: str
     role: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+class TokenIssued(TokenPublic):
+    """A token just issued, shown once."""
+
     token: str
+
+
+def token_public(t: ApiToken) -> TokenPublic:
+    """The public view of an issued token."""
+    return TokenPublic(
+        id=t.id,
+        name=t.name,
+        role=t.role,
+        created_at=t.created_at,
+        expires_at=t.expires_at,
+        revoked_at=t.revoked_at,
+    )

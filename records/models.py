@@ -161,7 +161,7 @@ class Alarm(Base):
 
 
 class ApiToken(Base):
-    """A bearer token (kept as its SHA-256) with a role."""
+    """A bearer token (kept as its SHA-256) with a role; refused once revoked or past its expiry."""
 
     __tablename__ = "api_tokens"
 
@@ -170,6 +170,7 @@ class ApiToken(Base):
     name: Mapped[str] = mapped_column(String(100))
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
 
 
