@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import PlainTextResponse
-from sqlalchemy import func, select, text
+from fastapi import APIRouter, FastAPI, Request, status
+from fastapi.responses import JSONResponse, PlainTextResponse
+from sqlalchemy import func, select
 
 from api.auth import TokenBook
+from api.health import Health
+from api.health import problems as health_problems
 from api.limits import BodyLimit
 from api.routes import alarms, dead_letters, devices, patrol, tickets, tokens
 from api.throttle import AuthFailures
@@ -61,12 +63,23 @@ def create_app(ctx: ServiceContext) -> FastAPI:
     app.include_router(v1)
     app.add_middleware(BodyLimit, max_bytes=ctx.settings.max_body_bytes)
 
-    @app.get("/health", tags=["operations"])
-    def health() -> dict[str, object]:
-        """Liveness and the state of the pipeline; 'ok' when the database answers."""
-        with ctx.db.session() as s:
-            s.execute(text("SELECT 1"))
-        return {"status": "ok", **ctx.counters()}
+    @app.get(
+        "/health",
+        tags=["operations"],
+        response_model=None,
+        responses={
+            200: {"model": Health, "description": "all is well"},
+            503: {"model": Health, "description": "something is wrong: see `problems`"},
+        },
+    )
+    def health() -> JSONResponse:
+        """200 when the broker, the time-series store and the records database answer; else 503."""
+        counters = ctx.counters()
+        found = health_problems(counters, ctx.db)
+        if found:
+            body = {"status": "unhealthy", "problems": found, **counters}
+            return JSONResponse(body, status.HTTP_503_SERVICE_UNAVAILABLE)
+        return JSONResponse({"status": "ok", **counters})
 
     @app.get("/metrics", response_class=PlainTextResponse, tags=["operations"])
     def metrics(request: Request) -> str:
