@@ -24,13 +24,13 @@ test: lint  ## lint, types, then every test (real-server tests skip when a serve
 
 services:  ## install the servers the tests start (Debian, as root)
 	@missing=""; \
-	for bin in mosquitto mosquitto_pub influxd victoria-metrics docker-compose; do \
+	for bin in mosquitto mosquitto_pub influxd victoria-metrics docker-compose openssl; do \
 		command -v $$bin >/dev/null || [ -x /usr/sbin/$$bin ] || missing=1; \
 	done; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing=1; \
 	if [ -n "$$missing" ]; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-			mosquitto mosquitto-clients influxdb victoria-metrics postgresql docker-compose >/dev/null; \
+			mosquitto mosquitto-clients influxdb victoria-metrics postgresql docker-compose openssl >/dev/null; \
 	fi
 
 bench: $(BIN)/.installed  ## benchmarks: ingest, rules, publish→ticket latency

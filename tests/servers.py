@@ -1,13 +1,16 @@
 """Real servers (mosquitto, influxd 1.x, victoria-metrics) as subprocesses on free ports in temporary folders.
 
 Used by the tests' fixtures and by the benchmarks. Each server can be stopped and started
-again on the same port and data folder, to test outages.
+again on the same port and data folder, to test outages. Every file a server is handed is
+copied into its own folder first: a server that drops to a user of its own (mosquitto started
+as root) cannot read a checkout inside a private home folder.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -39,6 +42,24 @@ log_dest stderr
 log_type error
 log_type warning
 """
+
+# The same with TLS: the broker's certificate and key, and the CA, copied into the server's folder.
+MOSQUITTO_TLS_CONF = """\
+listener {port} 127.0.0.1
+cafile {dir}/certs/ca.crt
+certfile {dir}/certs/broker.crt
+keyfile {dir}/certs/broker.key
+allow_anonymous true
+persistence false
+max_queued_messages 0
+max_inflight_messages 1000
+log_dest stderr
+log_type error
+log_type warning
+log_type notice
+"""
+
+ROOT = Path(__file__).resolve().parents[1]
 
 INFLUXD_CONF = """\
 reporting-disabled = true
@@ -157,6 +178,69 @@ class Mosquitto(Server):
     def url(self) -> str:
         """The broker URL for FACILITY_MQTT_URL."""
         return f"mqtt://127.0.0.1:{self.port}"
+
+
+class TlsMosquitto(Mosquitto):
+    """mosquitto with a TLS listener only, its certificates copied from `certs` (as make-ca.sh names them)."""
+
+    name = "mosquitto-tls"
+
+    def __init__(self, binary: str, workdir: Path, certs: Path) -> None:
+        super().__init__(binary, workdir)
+        copy_for_server(certs, self.dir / "certs", ["ca.crt", "broker.crt", "broker.key"], "mosquitto")
+
+    def command(self) -> list[str]:
+        conf = self.dir / "mosquitto.conf"
+        conf.write_text(MOSQUITTO_TLS_CONF.format(port=self.port, dir=self.dir))
+        return [self.binary, "-c", str(conf)]
+
+    @property
+    def url(self) -> str:
+        """The broker URL for FACILITY_MQTT_URL."""
+        return f"mqtts://127.0.0.1:{self.port}"
+
+
+def server_user(name: str) -> str | None:
+    """The user a server started as root drops to, when this process is root and the user exists."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return None
+    return name
+
+
+def server_dir(prefix: str, user: str = "mosquitto") -> Path:
+    """A new temporary folder that the server's own user can enter (pytest's are private to root)."""
+    path = Path(tempfile.mkdtemp(prefix=f"facility-{prefix}-"))
+    owner = server_user(user)
+    if owner:
+        shutil.chown(path, owner)
+    return path
+
+
+def copy_for_server(source: Path, target: Path, names: list[str], user: str = "mosquitto") -> None:
+    """Copy files into a server's folder, readable by the server's user only."""
+    target.mkdir(parents=True, exist_ok=True)
+    owner = server_user(user)
+    for name in names:
+        copied = target / name
+        shutil.copyfile(source / name, copied)
+        copied.chmod(0o600)
+        if owner:
+            shutil.chown(copied, owner)
+
+
+def make_ca(directory: Path, *names: str) -> Path:
+    """A CA and a broker certificate for 127.0.0.1, made by the shipped deploy/make-ca.sh, in `directory`."""
+    subprocess.run(
+        ["sh", str(ROOT / "deploy" / "make-ca.sh"), "-d", str(directory), *names],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return directory
 
 
 class Influxd(Server):
