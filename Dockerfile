@@ -12,9 +12,10 @@ COPY pyproject.toml README.md ./
 COPY facility/__init__.py facility/
 RUN pip install --quiet . && pip uninstall --quiet --yes facility
 COPY . .
+# The data folder is the service's alone (facility also creates its files readable by it only).
 RUN pip install --quiet --no-deps . \
     && useradd --system --uid 10001 --home-dir /data facility \
-    && mkdir -p /data && chown facility /data
+    && mkdir -p /data && chown facility /data && chmod 700 /data
 
 USER facility
 VOLUME ["/data"]

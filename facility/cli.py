@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -125,6 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"facility: invalid settings:\n{exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command in ("serve", "collector", "demo"):
+        # What these write (readings, tickets, API tokens' hashes) is for the service's user alone.
+        os.umask(0o077)
     if args.command == "rules":
         return _check_rules(args.file)
     if args.command == "grafana":
