@@ -20,7 +20,7 @@ from collector.sequence import Verdict
 from collector.stores import TimeSeriesStore
 from collector.stores.factory import open_store
 from collector.writer import Writer
-from facility.contract import SUBSCRIPTIONS, ContractError, Message, decode
+from facility.contract import ALL_TOPICS, SUBSCRIPTIONS, ContractError, Message, decode, is_alarm_topic
 from facility.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,10 @@ BATCH_MAX = 2_000
 GATHER_S = 0.003
 STATS_EVERY_S = 60.0
 CHECKPOINT_EVERY_S = 2.0
+PRUNE_EVERY_S = 600.0
+# Retained messages already dead-lettered, by topic: the broker hands them again on every
+# subscribe, and they are the same message, not a new one.
+RETAINED_DEAD_MAX = 10_000
 
 MessageHandler = Callable[[Sequence[Message]], None]
 Received = tuple[str, bytes, int, int, int, bool]  # topic, payload, mid, qos, received_ms, retain
@@ -60,7 +64,12 @@ class Collector:
         self.handlers = list(handlers)
         self.received = 0
         self.accepted = 0
-        self.dead_letters = 0
+        self._dead_letters = 0
+        self._retained_dead: dict[str, str] = {
+            topic: payload
+            for topic, payload in reversed(self.inbox.latest_dead_letters_by_topic(RETAINED_DEAD_MAX))
+        }
+        self._subscriptions: tuple[str, ...] = (ALL_TOPICS,)
         self.connected = threading.Event()
         self._checkpointed_at = time.monotonic()
         self._lines_since_checkpoint = False
@@ -69,6 +78,7 @@ class Collector:
         # A deque and an event rather than queue.Queue: no lock round trip per message.
         self._received: collections.deque[Received] = collections.deque()
         self._derived: collections.deque[PendingLine] = collections.deque()
+        self._set_aside: collections.deque[DeadLetter] = collections.deque()
         self._waiting = False
         self._arrived = threading.Event()
         self._client = self._make_client()
@@ -97,15 +107,27 @@ class Collector:
             log.error("broker refused the connection: %s", reason)
             return
         # Subscribing here makes every reconnect resubscribe.
-        client.subscribe([(topic, 1) for topic in SUBSCRIPTIONS])
+        client.subscribe([(topic, 1) for topic in self._subscriptions])
         log.info("connected to %r (session present: %s)", self.settings.mqtt, flags.session_present)
 
-    def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, reasons: Any, _p: Any) -> None:
+    def _on_subscribe(self, client: mqtt.Client, _u: Any, _mid: int, reasons: Any, _p: Any) -> None:
         failed = [r for r in reasons if r.is_failure]
-        if failed:
+        if failed and self._subscriptions == (ALL_TOPICS,):
+            log.warning(
+                "broker refused %s (%s): subscribing to the device topics only; messages on other"
+                " topics under facility/ will not be seen or counted",
+                ALL_TOPICS,
+                failed,
+            )
+            self._subscriptions = SUBSCRIPTIONS
+            client.subscribe([(topic, 1) for topic in SUBSCRIPTIONS])
+        elif failed:
             log.error("broker refused a subscription: %s", failed)
         else:
-            log.info("subscribed to %s", ", ".join(SUBSCRIPTIONS))
+            # The session persists: a subscription of an earlier run would deliver each message twice.
+            others = SUBSCRIPTIONS if self._subscriptions == (ALL_TOPICS,) else (ALL_TOPICS,)
+            client.unsubscribe(list(others))
+            log.info("subscribed to %s", ", ".join(self._subscriptions))
             self.connected.set()
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
@@ -135,16 +157,33 @@ class Collector:
         if self._waiting:
             self._arrived.set()
 
+    @property
+    def dead_letters(self) -> int:
+        """Messages and points set aside since the start, at every stage (decode, buffer, store, alarm)."""
+        return self._dead_letters + self.writer.rejected
+
+    def add_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
+        """Queue what the service set aside (an alarm the records refused) for the dead letters.
+
+        Any thread may call it; the collector's loop commits them with its next transaction.
+        """
+        self._set_aside.extend(letters)
+        if self._waiting:
+            self._arrived.set()
+
     def _commit_derived(self) -> None:
-        derived = self._derived
+        derived, set_aside = self._derived, self._set_aside
         lines = [derived.popleft() for _ in range(len(derived))]
+        dead = [set_aside.popleft() for _ in range(len(set_aside))]
         try:
-            self.inbox.append(lines, stored_through=self.writer.stored_through)
+            self.inbox.append(lines, dead, stored_through=self.writer.stored_through)
         except Exception:
-            log.exception("could not buffer %d derived point(s); trying again", len(lines))
+            log.exception("could not buffer %d derived point(s); trying again", len(lines) + len(dead))
             derived.extendleft(reversed(lines))
+            set_aside.extendleft(reversed(dead))
             time.sleep(0.5)
             return
+        self._dead_letters += len(dead)
         self.writer.notify(len(lines))
 
     def run(self, stop: threading.Event) -> None:
@@ -154,6 +193,7 @@ class Collector:
         self._client.connect_async(endpoint.host, endpoint.port, keepalive=30)
         self._client.loop_start()
         next_stats = time.monotonic() + STATS_EVERY_S
+        next_prune = time.monotonic()
         try:
             while not stop.is_set():
                 batch = self._next_batch()
@@ -161,21 +201,35 @@ class Collector:
                     self.handle(batch)
                 else:
                     self._tidy()
-                if self._derived:
+                if self._derived or self._set_aside:
                     self._commit_derived()
                 if time.monotonic() >= next_stats:
                     next_stats += STATS_EVERY_S
                     self.log_stats()
+                if time.monotonic() >= next_prune:
+                    next_prune += PRUNE_EVERY_S
+                    self._prune_dead_letters()
         finally:
             self._stopping = True
             self._client.disconnect()
             self._client.loop_stop()
-            if self._derived:
+            if self._derived or self._set_aside:
                 self._commit_derived()
             self.writer.stop()
             self._tidy(force=True)
             self.log_stats()
             self.inbox.close()
+
+    def _prune_dead_letters(self) -> None:
+        """Drop dead letters older than FACILITY_DEAD_LETTER_DAYS."""
+        before = now_ms() - self.settings.dead_letter_days * 86_400_000
+        try:
+            pruned = self.inbox.prune_dead_letters(before)
+        except Exception:
+            log.exception("could not prune old dead letters; trying again later")
+            return
+        if pruned:
+            log.info("pruned %d dead letter(s) older than %d days", pruned, self.settings.dead_letter_days)
 
     def _next_batch(self) -> list[Received]:
         received = self._received
@@ -209,9 +263,11 @@ class Collector:
         for _topic, _payload, mid, qos, _received, _retained in batch:
             if qos:
                 self._client.ack(mid, qos)
-        self.received += len(batch)
+        # The service's own alarm topics come back under facility/#: they are no device's messages.
+        own = sum(1 for item in batch if "/alarms/" in item[0] and is_alarm_topic(item[0]))
+        self.received += len(batch) - own
         self.accepted += len(accepted)
-        self.dead_letters += len(dead)
+        self._dead_letters += len(dead)
         self.writer.notify(len(lines))
 
     def _buffer(self, batch: Sequence[Received], decoded: Decoded) -> Decoded:
@@ -295,9 +351,10 @@ class Collector:
         dead: list[DeadLetter] = []
         accepted: list[Message] = []
         observe = self.tracker.observe
+        skew_ms = self.settings.clock_skew_s * 1000
         for topic, payload, _mid, _qos, received, retained in batch:
             try:
-                m = decode(topic, payload, received)
+                m = decode(topic, payload, received, skew_ms)
                 duplicate = m.seq is not None and (
                     observe((m.site, m.device_id), m.seq, m.ts, m.ts_given) is Verdict.DUPLICATE
                 )
@@ -309,12 +366,28 @@ class Collector:
                     lines.append(PendingLine(format_message(m), m.site, m.device_id, m.seq, m.ts, m.ts_given))
                 accepted.append(m)
             except ContractError as exc:
-                dead.append(DeadLetter(received, "decode", topic, exc.reason, truncated(payload)))
+                if is_alarm_topic(topic):
+                    continue  # the service's own retained alarms: no device's message, nothing wrong
+                kept = truncated(payload)
+                if self._dead_before(topic, kept) and retained:
+                    continue  # replayed on a subscribe: the same message, set aside already
+                dead.append(DeadLetter(received, "decode", topic, exc.reason, kept))
             except Exception as exc:  # a bug must not stop the loop; keep the message
                 log.exception("unexpected error on a message from %s", topic)
                 reason = f"internal error: {exc!r}"[:500]
                 dead.append(DeadLetter(received, "decode", topic, reason, truncated(payload)))
         return lines, dead, accepted
+
+    def _dead_before(self, topic: str, payload: str) -> bool:
+        """True if the last dead letter of `topic` was this payload; remembers it as the last."""
+        retained_dead = self._retained_dead
+        if retained_dead.get(topic) == payload:
+            return True
+        retained_dead.pop(topic, None)
+        retained_dead[topic] = payload
+        if len(retained_dead) > RETAINED_DEAD_MAX:
+            del retained_dead[next(iter(retained_dead))]
+        return False
 
     def log_stats(self) -> None:
         """One line of counts, for the log."""

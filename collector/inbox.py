@@ -174,6 +174,20 @@ class Inbox:
         keys = ("id", "received_at", "stage", "topic", "reason", "payload")
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
+    def prune_dead_letters(self, before_ms: int) -> int:
+        """Drop dead letters received before `before_ms`; returns how many went."""
+        with self._transaction() as db:
+            return db.execute("DELETE FROM dead_letters WHERE received_at < ?", (before_ms,)).rowcount
+
+    def latest_dead_letters_by_topic(self, limit: int) -> list[tuple[str, str]]:
+        """(topic, payload kept) of the newest dead letter of each topic, newest first, at most `limit`."""
+        return self.db.execute(
+            "SELECT topic, payload FROM dead_letters WHERE id IN"
+            " (SELECT max(id) FROM dead_letters WHERE stage = 'decode' GROUP BY topic)"
+            " ORDER BY id DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+
     def dead_letter_count(self) -> int:
         """All dead letters kept."""
         return int(self.db.execute("SELECT count(*) FROM dead_letters").fetchone()[0])

@@ -17,6 +17,11 @@ SUBSCRIPTIONS = (
     f"{TOPIC_ROOT}/+/+/+/event",
     f"{TOPIC_ROOT}/+/+/+/status",
 )
+# What the collector subscribes to: everything under facility/, so that a topic with too many or
+# too few levels is rejected as unknown and counted, as the contract asks; the three device
+# subscriptions above would never receive it. SUBSCRIPTIONS are the fallback where a broker's ACL
+# refuses the wider one.
+ALL_TOPICS = "facility/#"
 
 _SITE_OR_DEVICE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _DEVICE_TYPE = re.compile(r"[a-z][a-z0-9_]*")
@@ -24,6 +29,13 @@ _METRIC_NAME = re.compile(r"[a-z][a-z0-9_]*")
 _EVENT_CODE = re.compile(r"[A-Z][A-Z0-9_]*")
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})")
 MAX_TS_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+# How far ahead of its arrival a reading's ts may be (FACILITY_CLOCK_SKEW_S sets it): a device time
+# far ahead would make every later true reading look late to the rules and a repeat to seq accounting.
+DEFAULT_SKEW_MS = 300_000
+# An event's detail is a few facts (zone, component, tag): bounded so no reader of it (the records,
+# the API's answers) has to handle whatever nesting or size a payload can carry.
+MAX_DETAIL_DEPTH = 8
+MAX_DETAIL_BYTES = 8 * 1024
 MAX_SEQ = 2**63 - 1  # what a store's signed 64-bit integer field holds
 # Field names of the stored point that a metric must not take.
 RESERVED_METRICS = frozenset({"seq", "time"})
@@ -207,13 +219,27 @@ def parse_topic(topic: str) -> Topic:
     return Topic(site, device_type, device_id, k)
 
 
+def alarm_topic(site: str, device_id: str) -> str:
+    """The topic the service publishes a device's active alarms on, retained."""
+    return f"{TOPIC_ROOT}/{site}/alarms/{device_id}"
+
+
+def is_alarm_topic(topic: str) -> bool:
+    """True for the service's own alarm topics, which are no device's messages."""
+    parts = topic.split("/")
+    return len(parts) == 5 and parts[3] == "alarms" and topic.startswith(TOPIC_ROOT + "/")
+
+
 def device_topic(site: str, device_type: str, device_id: str, kind: Kind | str) -> str:
     """Build the topic a device publishes `kind` messages on."""
     return f"{TOPIC_ROOT}/{site}/{device_type}/{device_id}/{kind}"
 
 
-def parse_ts(value: Any, received_ms: int) -> int:
-    """Device time in epoch ms from `ts` (integer ms or RFC 3339 with offset); receive time if absent."""
+def parse_ts(value: Any, received_ms: int, skew_ms: int = DEFAULT_SKEW_MS) -> int:
+    """Device time in epoch ms from `ts` (integer ms or RFC 3339 with offset); receive time if absent.
+
+    A time more than `skew_ms` ahead of the receive time is refused.
+    """
     if value is None:
         return received_ms
     if isinstance(value, bool):
@@ -231,6 +257,11 @@ def parse_ts(value: Any, received_ms: int) -> int:
         raise ContractError("ts: must be epoch milliseconds or an RFC 3339 string")
     if not 0 <= ms <= MAX_TS_MS:
         raise ContractError("ts: must lie between 1970 and 9999")
+    if ms > received_ms + skew_ms:
+        raise ContractError(
+            f"ts: {(ms - received_ms) / 1000:.0f} s ahead of the receive time"
+            f" (at most {skew_ms / 1000:.0f} s allowed): the device's clock is wrong"
+        )
     return ms
 
 
@@ -245,7 +276,7 @@ def _check_metric(device_type: DeviceType, name: Any, value: Any) -> None:
         ok = device_type.metrics.get(name, NUMBER) == NUMBER and _finite(value)
     elif isinstance(value, str):
         declared = device_type.metrics.get(name)
-        ok = (declared is None or (isinstance(declared, tuple) and value in declared)) and _utf8(value)
+        ok = (declared is None or (isinstance(declared, tuple) and value in declared)) and _storable(value)
     else:
         ok = False
     if not ok:
@@ -262,13 +293,36 @@ def _finite(value: float) -> bool:
         return False
 
 
-def _utf8(text: str) -> bool:
-    """False for strings JSON allows but UTF-8 cannot carry (lone surrogates from \\ud800 escapes)."""
+def _storable(text: str) -> bool:
+    """False for strings JSON allows but the stores cannot keep: NUL, lone surrogates (\\ud800 escapes)."""
+    if "\x00" in text:
+        return False
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         return False
     return True
+
+
+def _normalise(value: Any, depth: int = 0) -> Any:
+    """A detail value the databases accept: NaN and ±Infinity become null, NUL characters are dropped.
+
+    Refuses nesting deeper than MAX_DETAIL_DEPTH and text that is not valid Unicode.
+    """
+    if isinstance(value, str):
+        text = value.replace("\x00", "") if "\x00" in value else value
+        if not _storable(text):
+            raise ContractError("detail: holds text that is not valid Unicode")
+        return text
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict | list):
+        if depth >= MAX_DETAIL_DEPTH:
+            raise ContractError(f"detail: nested deeper than {MAX_DETAIL_DEPTH} levels")
+        if isinstance(value, list):
+            return [_normalise(v, depth + 1) for v in value]
+        return {_normalise(k, depth + 1): _normalise(v, depth + 1) for k, v in value.items()}
+    return value
 
 
 def _decode_telemetry(device_type: DeviceType, doc: dict[str, Any]) -> dict[str, Any]:
@@ -294,8 +348,11 @@ def _decode_event(device_type: DeviceType, doc: dict[str, Any]) -> dict[str, Any
         detail = {}
     elif not isinstance(detail, dict):
         raise ContractError("detail: must be an object")
-    elif not _utf8(json.dumps(detail, ensure_ascii=False)):
-        raise ContractError("detail: holds text that is not valid Unicode")
+    else:
+        detail = _normalise(detail)
+        size = len(json.dumps(detail, ensure_ascii=False).encode())
+        if size > MAX_DETAIL_BYTES:
+            raise ContractError(f"detail: {size} bytes, over the {MAX_DETAIL_BYTES} limit")
     if device_type.name == "patrol_reader":
         for field in _PATROL_DETAIL_REQUIRED.get(code, ()):
             if not isinstance(detail.get(field), str) or not detail[field]:
@@ -310,8 +367,11 @@ def _decode_status(doc: dict[str, Any]) -> dict[str, Any]:
     return {"state": state}
 
 
-def decode(topic: str, payload: bytes, received_ms: int) -> Message:
-    """Decode and validate one message; raises ContractError with the reason if it is bad."""
+def decode(topic: str, payload: bytes, received_ms: int, skew_ms: int = DEFAULT_SKEW_MS) -> Message:
+    """Decode and validate one message; raises ContractError with the reason if it is bad.
+
+    `skew_ms`: how far ahead of `received_ms` the message's `ts` may be.
+    """
     t = parse_topic(topic)
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise ContractError(f"payload: {len(payload)} bytes, over the {MAX_PAYLOAD_BYTES} limit")
@@ -322,9 +382,11 @@ def decode(topic: str, payload: bytes, received_ms: int) -> Message:
         raise ContractError("payload: not UTF-8") from None
     except ValueError as exc:
         raise ContractError(f"payload: not JSON ({exc.args[0][:80]})") from None
+    except RecursionError:
+        raise ContractError("payload: nested too deeply") from None
     if not isinstance(doc, dict):
         raise ContractError("payload: must be a JSON object")
-    ts = parse_ts(doc.get("ts"), received_ms)
+    ts = parse_ts(doc.get("ts"), received_ms, skew_ms)
     seq = doc.get("seq")
     if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= MAX_SEQ):
         raise ContractError("seq: must be a non-negative integer below 2^63")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import collections
+import dataclasses
 import functools
 import gc
+import json
 import logging
 import threading
 import time
@@ -25,18 +27,19 @@ from sqlalchemy.engine import Engine as SqlEngine
 from api.app import ServiceContext, create_app
 from api.auth import TokenBook
 from collector.app import Collector
-from collector.inbox import now_ms
+from collector.inbox import DeadLetter, now_ms, truncated
 from collector.stores.factory import open_store
-from facility.contract import Message
+from facility.contract import Message, alarm_topic
 from facility.settings import Settings
 from facility.timeline import Point, Sink, StatusWriter, alarm_point, ticket_point
 from patrol.evaluation import Timing
 from patrol.service import PatrolService
-from records.db import Database, database_url, make_engine, migrate, sqlite_file_url
+from records.db import Database, database_url, is_transient, make_engine, migrate, sqlite_file_url
 from records.devices import DeviceDirectory
 from records.models import Alarm, Device, EngineState
 from rules.catalogue import Catalogue, default_rules_path, load_rules
 from rules.engine import AlarmEvent, Engine
+from rules.severity import Severity
 from tickets import escalation
 from tickets.escalation import Escalation
 from tickets.notify import Dispatcher, LogNotifier, Notifier, WebhookNotifier, alarm_payload
@@ -60,6 +63,7 @@ class Pipeline:
         dispatcher: Dispatcher,
         state_db: Database,
         alarm_client: mqtt.Client | None = None,
+        unapplied: Sequence[dict[str, Any]] = (),
     ) -> None:
         self.engine = engine
         self.tickets = tickets
@@ -70,10 +74,16 @@ class Pipeline:
         self.alarm_client = alarm_client
         self.alarm_events = 0
         self._lock = threading.Lock()  # the collector thread and the timer thread share the engine
-        self._unapplied: collections.deque[AlarmEvent] = collections.deque()
+        # Events the records have not taken yet; kept in the snapshot, so a restart does not lose them.
+        self._unapplied: collections.deque[AlarmEvent] = collections.deque(
+            event_from_dict(e) for e in unapplied
+        )
+        self._unapplied_changed = bool(unapplied)
         self._saved_version = -1
         self._ticks = 0
         self.record: Sink | None = None  # where alarm points go (the collector's buffer)
+        self.set_aside: Callable[[Sequence[DeadLetter]], None] | None = None  # refused events go there
+        self.refused = 0
         self._readings: dict[str, int] = {}
 
     def handle(self, messages: Sequence[Message]) -> None:
@@ -115,8 +125,11 @@ class Pipeline:
         """Record alarm events as alarms and tickets, in the order the engine made them.
 
         Runs under the engine's lock, so a raise from the timer and a clear from the collector
-        cannot land in the wrong order. An event the database refuses stays first in line and is
-        tried again on the next message or tick: the engine already counts it as done.
+        cannot land in the wrong order. When the database is unavailable (connection lost, locked,
+        read-only, full), the event stays first in line and is tried again on the next message or
+        tick: the engine already counts it as done, and every event after it would fail alike.
+        An event the database refuses for what it holds is set aside as a dead letter with the
+        reason, so that no single event can hold up the others (a fire alarm behind it).
         """
         devices: set[tuple[str, str]] = set()
         points: list[Point] = []
@@ -124,24 +137,40 @@ class Pipeline:
             event = self._unapplied[0]
             try:
                 points.append(alarm_point(event, self.tickets.apply_alarm(event)))
-            except Exception:
-                log.exception(
-                    "could not record %s %s on %s/%s; %d event(s) wait for the next try",
-                    event.kind,
-                    event.rule,
-                    event.site,
-                    event.device_id,
-                    len(self._unapplied),
-                )
-                break
+            except Exception as exc:
+                if is_transient(exc):
+                    log.warning(
+                        "could not record %s %s on %s/%s (%s); %d event(s) wait for the next try",
+                        event.kind,
+                        event.rule,
+                        event.site,
+                        event.device_id,
+                        type(exc).__name__,
+                        len(self._unapplied),
+                    )
+                    break
+                log.exception("the records refused %s %s on %s/%s; set aside", *_names(event))
+                self._refuse(event, exc)
+            else:
+                self.alarm_events += 1
+                devices.add((event.site, event.device_id))
             self._unapplied.popleft()
-            self.alarm_events += 1
-            devices.add((event.site, event.device_id))
+            self._unapplied_changed = True
         if points and self.record is not None:
             self.record(points)
         if self.alarm_client is not None:
             for site, device_id in devices:
                 self.dispatcher.submit(functools.partial(self._publish_alarms, site, device_id))
+
+    def _refuse(self, event: AlarmEvent, exc: Exception) -> None:
+        """Keep an event the records refused as a dead letter (stage "alarm") with the reason."""
+        self.refused += 1
+        if self.set_aside is None:
+            return
+        reason = f"the records refused the alarm: {exc!r}"[:500]
+        payload = json.dumps(event_to_dict(event), default=repr)
+        topic = f"{event.site}/{event.device_type}/{event.device_id}/{event.rule}"
+        self.set_aside([DeadLetter(now_ms(), "alarm", topic, reason, truncated(payload))])
 
     def _publish_alarms(self, site: str, device_id: str) -> None:
         """Publish a device's active alarms (on the dispatcher thread)."""
@@ -158,7 +187,7 @@ class Pipeline:
                 }
                 for a in active
             ]
-        topic = f"facility/v1/{site}/alarms/{device_id}"
+        topic = alarm_topic(site, device_id)
         # Retained while active; an empty retained message removes it when nothing is active.
         payload = alarm_payload(device_id, alarms) if alarms else b""
         assert self.alarm_client is not None
@@ -182,9 +211,11 @@ class Pipeline:
     def save_if_changed(self) -> None:
         """Snapshot the engine when its pending or active state changed, so a restart keeps it."""
         with self._lock:
-            if self.engine.version == self._saved_version:
+            if self.engine.version == self._saved_version and not self._unapplied_changed:
                 return
             version, state = self.engine.version, self.engine.snapshot()
+            state["unapplied"] = [event_to_dict(e) for e in self._unapplied]
+            self._unapplied_changed = False
         with self.state_db.session() as s:
             row = s.get(EngineState, 1)
             if row is None:
@@ -192,6 +223,22 @@ class Pipeline:
             else:
                 row.saved_at, row.state = datetime.now(UTC), state
         self._saved_version = version
+
+
+def _names(event: AlarmEvent) -> tuple[str, str, str, str]:
+    return event.kind, event.rule, event.site, event.device_id
+
+
+def event_to_dict(event: AlarmEvent) -> dict[str, Any]:
+    """An alarm event as JSON-serialisable data, for the snapshot."""
+    doc = dataclasses.asdict(event)
+    doc["severity"] = event.severity.value
+    return doc
+
+
+def event_from_dict(doc: dict[str, Any]) -> AlarmEvent:
+    """An alarm event back from `event_to_dict`."""
+    return AlarmEvent(**{**doc, "severity": Severity(doc["severity"])})
 
 
 def load_engine_state(db: Database) -> dict[str, Any] | None:
@@ -230,7 +277,8 @@ class Service:
         self.store = open_store(settings)
         self.catalogue: Catalogue = load_rules(settings.rules_file or default_rules_path())
         self.state_db = self._state_db()
-        self.engine = Engine(self.catalogue, load_engine_state(self.state_db))
+        state = load_engine_state(self.state_db)
+        self.engine = Engine(self.catalogue, state)
         self.tickets = TicketService(self.db, reopen_cooldown_s=settings.reopen_cooldown_s)
         self.devices = DeviceDirectory(self.db)
         notifiers: list[Notifier] = [LogNotifier()]
@@ -246,6 +294,7 @@ class Service:
             self.dispatcher,
             self.state_db,
             self.alarm_client,
+            unapplied=(state or {}).get("unapplied", ()),
         )
         self.scheduler = BackgroundScheduler(
             jobstores={"default": SQLAlchemyJobStore(engine=self._jobs_engine()), "memory": MemoryJobStore()},
@@ -276,6 +325,7 @@ class Service:
         self.collector = Collector(settings, self.store, handlers=[self.pipeline.handle, self.patrol.handle])
         # Alarms, ticket changes and site counts go to the time-series store with the readings.
         self.pipeline.record = self.collector.add_lines
+        self.pipeline.set_aside = self.collector.add_dead_letters
         self.patrol.record = self.collector.add_lines
         self.tickets.listeners.append(self._record_ticket_change)
         self.status = StatusWriter(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,6 +13,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -27,13 +31,36 @@ def sqlite_file_url(data_dir: Path, name: str) -> str:
     return f"sqlite:///{(data_dir / name).resolve()}"
 
 
+# JSON columns refuse NaN and Infinity on SQLite as PostgreSQL does, rather than storing what
+# PostgreSQL (and a strict JSON reader) would refuse later.
+_strict_json = functools.partial(json.dumps, allow_nan=False)
+
+
+_UNAVAILABLE = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.DisconnectionError,
+    sa_exc.TimeoutError,
+)
+
+
+def is_transient(error: BaseException) -> bool:
+    """True when the database could not be reached or written (down, locked, read-only, full): try later.
+
+    False when it refused what it was given, which trying again cannot change.
+    """
+    return isinstance(error, _UNAVAILABLE) or bool(getattr(error, "connection_invalidated", False))
+
+
 def make_engine(url: str) -> Engine:
     """An engine; SQLite gets WAL, a busy timeout and enforced foreign keys."""
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        return create_engine(url, pool_pre_ping=True, json_serializer=_strict_json)
+    engine = create_engine(
+        url, connect_args={"timeout": 30, "check_same_thread": False}, json_serializer=_strict_json
+    )
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(conn, _record):  # type: ignore[no-untyped-def]
@@ -42,6 +69,14 @@ def make_engine(url: str) -> Engine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+
+    @event.listens_for(engine, "handle_error")
+    def _drop_read_only(context: ExceptionContext) -> None:
+        # SQLite opens a file it may not write read-only, silently, and such a connection stays
+        # read-only after the file is writable again: treated as a lost connection, the pool
+        # discards it and the next session opens the file afresh.
+        if "readonly database" in str(context.original_exception):
+            context.is_disconnect = True
 
     return engine
 

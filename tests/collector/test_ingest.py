@@ -191,6 +191,7 @@ def test_a_point_the_store_rejects_is_dead_lettered_and_the_rest_stored(
     [letter] = inbox.dead_letters()
     assert letter["stage"] == "store" and "HTTP 400" in letter["reason"]
     assert 'mode="eco"' in letter["payload"]
+    assert running.collector.dead_letters == 1, "a point the store refused counts in the figure too"
     wait_until(lambda: inbox.pending_count() == 0, what="stored lines removed from the buffer")
 
 

@@ -71,7 +71,8 @@ def test_event_and_status_and_patrol_scan() -> None:
 def test_ts_absent_is_receive_time_and_rfc3339_is_accepted() -> None:
     absent = _decode(T, {"metrics": {"floor": 1}})
     assert absent.ts == NOW and absent.ts_given is False
-    m = _decode(T, {"ts": "2026-11-27T12:00:00.250+08:00", "metrics": {"floor": 1}})
+    rfc3339 = json.dumps({"ts": "2026-11-27T12:00:00.250+08:00", "metrics": {"floor": 1}}).encode()
+    m = decode(T, rfc3339, 1_795_752_000_250)
     assert m.ts == 1_795_752_000_250
 
 
@@ -174,3 +175,62 @@ def test_bad_events_and_status(topic: str, doc: dict[str, object], reason: str) 
 def test_unknown_metrics_of_a_known_type_are_kept() -> None:
     """The contract grows by adding: a point we do not know yet is stored, not refused."""
     assert _decode(T, {"metrics": {"car_load_pct": 40.5}}).body == {"car_load_pct": 40.5}
+
+
+def test_a_ts_ahead_of_the_receive_time_by_more_than_the_skew_is_refused() -> None:
+    """Ten years ahead would hide every later true reading of the device: refused with the reason."""
+    ahead = {"ts": NOW + 10 * 365 * 86_400_000, "seq": 1, "metrics": {"floor": 1}}
+    with pytest.raises(ContractError) as err:
+        _decode(T, ahead)
+    assert err.value.reason.startswith("ts:") and "ahead of the receive time" in err.value.reason
+    within = {"ts": NOW + 299_000, "metrics": {"floor": 1}}
+    assert _decode(T, within).ts == NOW + 299_000
+    with pytest.raises(ContractError, match="ahead"):
+        decode(T, json.dumps(within).encode(), NOW, skew_ms=60_000)
+    assert decode(T, json.dumps(within).encode(), NOW, skew_ms=300_000).ts == NOW + 299_000
+
+
+def test_values_the_databases_refuse_are_normalised_in_an_event_detail() -> None:
+    """NaN and Infinity become null and NUL characters go: a fire alarm is never refused for its detail."""
+    payload = (
+        b'{"code": "FIRE_ALARM", "state": "raised", "detail": {"zone": "3F\\u0000lobby",'
+        b' "temp_c": NaN, "rise": [Infinity, -Infinity, 1.5], "n\\u0000ote": {"x": "a\\u0000"}}}'
+    )
+    m = decode("facility/v1/s/fire_panel/f/event", payload, NOW)
+    expected = {"zone": "3Flobby", "temp_c": None, "rise": [None, None, 1.5], "note": {"x": "a"}}
+    assert m.body["detail"] == expected
+    assert json.loads(json.dumps(m.body, allow_nan=False)) == m.body
+
+
+def test_a_patrol_finding_with_a_nul_in_its_text_is_kept_without_it() -> None:
+    doc = {"code": "PATROL_FINDING", "detail": {"tag": "cp-1", "guard": "g-1", "text": "lamp\u0000 out"}}
+    m = _decode("facility/v1/s/patrol_reader/r/event", doc)
+    assert m.body["detail"]["text"] == "lamp out"
+    only_nul = {"code": "PATROL_FINDING", "detail": {"tag": "cp-1", "guard": "g-1", "text": "\u0000"}}
+    with pytest.raises(ContractError, match=r"detail\.text"):
+        _decode("facility/v1/s/patrol_reader/r/event", only_nul)
+
+
+def test_a_nul_in_a_string_metric_is_refused() -> None:
+    with pytest.raises(ContractError, match=r"metrics\.mode"):
+        _decode(T, {"metrics": {"mode": "a\u0000b"}})
+
+
+def test_detail_depth_and_size_are_bounded() -> None:
+    deep: dict[str, object] = {}
+    node = deep
+    for _ in range(260):
+        node["n"] = {}
+        node = node["n"]  # type: ignore[assignment]
+    with pytest.raises(ContractError, match="detail: nested deeper than 8"):
+        _decode("facility/v1/s/fire_panel/f/event", {"code": "FAULT", "state": "raised", "detail": deep})
+    big = {"code": "FAULT", "state": "raised", "detail": {"text": "x" * 9000}}
+    with pytest.raises(ContractError, match=r"detail: .* bytes, over the 8192 limit"):
+        _decode("facility/v1/s/fire_panel/f/event", big)
+    ok = {"code": "FAULT", "state": "raised", "detail": {"a": {"b": {"c": [1, 2, {"d": "e"}]}}}}
+    assert _decode("facility/v1/s/fire_panel/f/event", ok).body["detail"] == ok["detail"]
+
+
+def test_a_payload_nested_past_the_parser_is_refused_with_a_reason() -> None:
+    with pytest.raises(ContractError, match="nested too deeply"):
+        decode("facility/v1/s/fire_panel/f/event", b"[" * 30_000 + b"]" * 30_000, NOW)

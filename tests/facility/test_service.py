@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -17,6 +18,7 @@ import httpx
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy.exc import OperationalError
 
 from facility.service import Service
 from records.db import Database
@@ -277,7 +279,9 @@ def test_an_alarm_the_database_refused_is_recorded_on_the_next_try(
     service = _start(tmp_path, mosquitto)
     try:
         real = service.tickets.apply_alarm
-        failures = [RuntimeError("database is locked")]
+        # What SQLAlchemy raises when SQLite's file stays locked past the busy timeout.
+        locked = sqlite3.OperationalError("database is locked")
+        failures = [OperationalError("INSERT INTO alarms …", None, locked)]
 
         def flaky(event: Any) -> int | None:
             if failures:
