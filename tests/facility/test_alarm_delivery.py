@@ -33,7 +33,7 @@ def _event(device_id: str, rule: str, detail: dict[str, object]) -> AlarmEvent:
 def test_an_event_the_records_refuse_is_set_aside_and_the_fire_alarm_behind_it_opens_its_ticket(
     tmp_path: Path, mosquitto: Mosquitto, db_url: str
 ) -> None:
-    """The probe's case, on SQLite and PostgreSQL: a NaN in a detail, then a fire alarm and a flooding sump."""
+    """The probe's case on SQLite and PostgreSQL: a NaN in a detail, then a fire alarm and a flooding sump."""
     settings = make_settings(tmp_path, mqtt_url=mosquitto.url, admin_token=ADMIN_TOKEN, database_url=db_url)
     service = Service(settings)
     service.start()
