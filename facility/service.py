@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 
 TICK_S = 1.0
 FLUSH_EVERY_TICKS = 3
+TIMER_REPAIR_S = 300
 
 
 class Pipeline:
@@ -420,9 +421,19 @@ class Service:
         self._every(TICK_S, self.patrol.sweep, "patrol-deadlines")
         self._every(600, self.patrol.schedule_plans, "patrol-plans", next_run_time=datetime.now(UTC))
         self.scheduler.start()
+        # Tickets whose timers were lost (killed between the ticket and its timers, a full disk) get
+        # them back now, and every few minutes after.
+        self._repair_timers()
+        self._every(TIMER_REPAIR_S, self._repair_timers, "timer-repair")
         if self.alarm_client is not None:
             self.alarm_client.loop_start()
         self._collector_thread.start()
+
+    def _repair_timers(self) -> None:
+        try:
+            self.escalation.repair()
+        except Exception:
+            log.exception("could not check the tickets' timers; trying again in %d s", TIMER_REPAIR_S)
 
     def _every(self, seconds: float, job: Callable[[], object], job_id: str, **options: Any) -> None:
         """A repeating job kept in memory: it is rebuilt at every start, so nothing to persist."""

@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 OPENING = ("opened", "reopened", "class_raised")
 ENDING = ("acknowledged", "resolve", "close")
+_COMMON = {"replace_existing": True, "coalesce": True, "max_instances": 1, "misfire_grace_time": 3600}
 
 
 @dataclass
@@ -51,31 +52,66 @@ class Escalation:
 
     def _schedule(self, change: TicketChange) -> None:
         now = datetime.now(UTC)
-        common = {
-            "args": [change.ticket_id],
-            "replace_existing": True,
-            "coalesce": True,
-            "max_instances": 1,
-            "misfire_grace_time": 3600,
-        }
-        if change.severity is Severity.EMERGENCY:
-            self.scheduler.add_job(
-                renotify,
-                "interval",
-                seconds=self.renotify_s,
-                id=f"renotify-{change.ticket_id}",
-                next_run_time=now + timedelta(seconds=self.renotify_s),
-                **common,
-            )
+        for job_id, seconds in self._timers(change.ticket_id, change.severity).items():
+            if job_id.startswith("renotify-"):
+                self._add_renotify(change.ticket_id, now + timedelta(seconds=seconds))
+            else:
+                self._add_escalate(change.ticket_id, now + timedelta(seconds=seconds))
+
+    def _add_renotify(self, ticket_id: int, first: datetime) -> None:
+        self.scheduler.add_job(
+            renotify,
+            "interval",
+            seconds=self.renotify_s,
+            id=f"renotify-{ticket_id}",
+            next_run_time=first,
+            **_COMMON,
+            args=[ticket_id],
+        )
+
+    def _add_escalate(self, ticket_id: int, at: datetime) -> None:
+        self.scheduler.add_job(
+            escalate, "date", run_date=at, id=f"escalate-{ticket_id}", **_COMMON, args=[ticket_id]
+        )
+
+    def repair(self) -> int:
+        """Give every open, unacknowledged major or emergency ticket the timers it lacks; returns how many.
+
+        A ticket and its timers are written in two steps (the timers by the timers' thread, after
+        the ticket's commit): a process killed in between, or a timer the job store could not take
+        (a full disk), would leave an emergency nobody is reminded of. Run at start-up and now and
+        then, this puts them back: re-notification from now, escalation when it was due (at once if
+        that has passed). A ticket already escalated has had its one escalation.
+        """
+        present = {job.id for job in self.scheduler.get_jobs()}
+        repaired = 0
+        now = datetime.now(UTC)
+        for ticket in self.tickets.unacknowledged((Severity.MAJOR, Severity.EMERGENCY)):
+            wanted = self._timers(ticket.ticket_id, ticket.severity)
+            if ticket.escalation_level > 0:
+                wanted.pop(f"escalate-{ticket.ticket_id}", None)
+            missing = {job_id: seconds for job_id, seconds in wanted.items() if job_id not in present}
+            if not missing:
+                continue
+            opened = ticket.response_due - timedelta(seconds=ticket.severity.response_due_s)
+            for job_id, seconds in missing.items():
+                if job_id.startswith("renotify-"):
+                    self._add_renotify(ticket.ticket_id, now + timedelta(seconds=seconds))
+                else:
+                    self._add_escalate(ticket.ticket_id, max(now, opened + timedelta(seconds=seconds)))
+            log.warning("ticket %d had lost its timers %s: set again", ticket.ticket_id, sorted(missing))
+            repaired += 1
+        return repaired
+
+    def _timers(self, ticket_id: int, severity: Severity) -> dict[str, int]:
+        """The timers a ticket of this class has while unacknowledged: job id → seconds."""
+        timers: dict[str, int] = {}
+        if severity is Severity.EMERGENCY:
+            timers[f"renotify-{ticket_id}"] = self.renotify_s
         after = {Severity.EMERGENCY: self.escalate_emergency_s, Severity.MAJOR: self.escalate_major_s}
-        if change.severity in after:
-            self.scheduler.add_job(
-                escalate,
-                "date",
-                run_date=now + timedelta(seconds=after[change.severity]),
-                id=f"escalate-{change.ticket_id}",
-                **common,
-            )
+        if severity in after:
+            timers[f"escalate-{ticket_id}"] = after[severity]
+        return timers
 
     def _cancel(self, ticket_id: int) -> None:
         for job_id in (f"renotify-{ticket_id}", f"escalate-{ticket_id}"):

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -111,6 +111,15 @@ class TicketChange:
 
 
 Listener = Callable[[TicketChange], None]
+
+
+class Unacknowledged(NamedTuple):
+    """An open ticket nobody has acknowledged: what its timers are set from."""
+
+    ticket_id: int
+    severity: Severity
+    response_due: datetime  # its opening (or reopening) plus the class's response time
+    escalation_level: int  # 0 until its escalation timer has fired
 
 
 @dataclass
@@ -454,6 +463,19 @@ class TicketService:
             ticket.escalation_level += 1
             self._audit(s, ticket, SYSTEM, "escalated", {"level": ticket.escalation_level})
             return self._change(ticket, "escalated")
+
+    def unacknowledged(self, severities: Sequence[Severity]) -> list[Unacknowledged]:
+        """Open tickets of these classes that nobody has acknowledged yet."""
+        q = (
+            select(Ticket.id, Ticket.severity, Ticket.response_due, Ticket.escalation_level)
+            .where(Ticket.status == Status.OPEN.value, Ticket.severity.in_([sev.value for sev in severities]))
+            .order_by(Ticket.id)
+        )
+        with self.db.read() as s:
+            return [
+                Unacknowledged(ticket_id, Severity(severity), due, level)
+                for ticket_id, severity, due, level in s.execute(q)
+            ]
 
     # --- reading ------------------------------------------------------------------------------
 
