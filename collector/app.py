@@ -21,6 +21,7 @@ from collector.stores import TimeSeriesStore
 from collector.stores.factory import open_store
 from collector.writer import Writer
 from facility.contract import ALL_TOPICS, SUBSCRIPTIONS, ContractError, Message, decode, is_alarm_topic
+from facility.datalock import DataDirLock
 from facility.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -56,9 +57,17 @@ class Collector:
         settings: Settings,
         store: TimeSeriesStore,
         handlers: Sequence[MessageHandler] = (),
+        *,
+        lock_data_dir: bool = True,
     ) -> None:
         self.settings = settings
-        self.inbox = Inbox(settings.inbox_path, settings.buffer_sync)
+        # `facility serve` holds the folder's lock itself, from before it opens anything there.
+        self._data_lock = DataDirLock(settings.data_dir) if lock_data_dir else None
+        try:
+            self.inbox = Inbox(settings.inbox_path, settings.buffer_sync)
+        except Exception:
+            self._release_data_dir()
+            raise
         self.tracker = self.inbox.load_tracker()
         self.writer = Writer(settings.inbox_path, store, settings.batch_size, settings.flush_interval_s)
         self.handlers = list(handlers)
@@ -219,6 +228,11 @@ class Collector:
             self._tidy(force=True)
             self.log_stats()
             self.inbox.close()
+            self._release_data_dir()
+
+    def _release_data_dir(self) -> None:
+        if self._data_lock is not None:
+            self._data_lock.release()
 
     def _prune_dead_letters(self) -> None:
         """Drop dead letters older than FACILITY_DEAD_LETTER_DAYS."""

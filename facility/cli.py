@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from facility.datalock import DataDirInUse
 from facility.grafana import command as grafana_command
 from facility.settings import Settings
 
@@ -135,17 +136,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return grafana_command.run(args, settings)
     if args.command == "patrol":
         return _patrol_walk(args, settings)
-    if args.command == "collector":
-        from collector import app
+    try:
+        if args.command == "collector":
+            from collector import app
 
-        app.run(settings)
-    elif args.command == "serve":
-        from facility import service
+            app.run(settings)
+        elif args.command == "serve":
+            from facility import service
 
-        service.run(settings, args.host, args.port)
-    elif args.command in ("simulate", "demo"):
-        return _simulate_or_demo(args, settings)
-    elif args.command == "query":
+            service.run(settings, args.host, args.port)
+        elif args.command in ("simulate", "demo"):
+            return _simulate_or_demo(args, settings)
+    except DataDirInUse as exc:
+        print(f"facility: {exc}", file=sys.stderr)
+        return 1
+    if args.command == "query":
         _query(args, settings)
     elif args.command == "dead-letters":
         from collector.inbox import Inbox

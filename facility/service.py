@@ -30,6 +30,7 @@ from collector.app import Collector
 from collector.inbox import DeadLetter, now_ms, truncated
 from collector.stores.factory import open_store
 from facility.contract import Message, alarm_topic
+from facility.datalock import DataDirLock
 from facility.settings import Settings
 from facility.timeline import Point, Sink, StatusWriter, alarm_point, ticket_point
 from patrol.evaluation import Timing
@@ -273,6 +274,15 @@ class Service:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # First of all: a second service on this folder must not touch anything in it.
+        self.data_lock = DataDirLock(settings.data_dir)
+        try:
+            self._build(settings)
+        except BaseException:
+            self.data_lock.release()
+            raise
+
+    def _build(self, settings: Settings) -> None:
         self.db = Database(database_url(settings.database_url, settings.data_dir))
         migrate(self.db.engine)
         self.store = open_store(settings)
@@ -323,7 +333,9 @@ class Service:
             ),
             ZoneInfo(settings.timezone),
         )
-        self.collector = Collector(settings, self.store, handlers=[self.pipeline.handle, self.patrol.handle])
+        self.collector = Collector(
+            settings, self.store, handlers=[self.pipeline.handle, self.patrol.handle], lock_data_dir=False
+        )
         # Alarms, ticket changes and site counts go to the time-series store with the readings.
         self.pipeline.record = self.collector.add_lines
         self.pipeline.set_aside = self.collector.add_dead_letters
@@ -470,6 +482,7 @@ class Service:
         if self.state_db is not self.db:
             self.state_db.close()
         self.db.close()
+        self.data_lock.release()
 
 
 def settle_heap(server: Any, api: threading.Thread) -> None:
