@@ -127,6 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"facility: invalid settings:\n{exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    quiet_libraries(settings.log_level)
     if args.command in ("serve", "collector", "demo"):
         # What these write (readings, tickets, API tokens' hashes) is for the service's user alone.
         os.umask(0o077)
@@ -160,6 +161,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps(letter, ensure_ascii=False))
         inbox.close()
     return 0
+
+
+# Libraries whose INFO lines (a broker's every connection, each state transition, migrations, each
+# timer run) would bury the service's own; shown with FACILITY_LOG_LEVEL=DEBUG.
+CHATTY_LIBRARIES = ("amqtt", "transitions", "alembic", "apscheduler", "httpx", "urllib3", "grafana_client")
+
+
+def quiet_libraries(level: str) -> None:
+    """Third-party loggers at WARNING unless the service logs at DEBUG."""
+    if level != "DEBUG":
+        for name in CHATTY_LIBRARIES:
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _check_rules(path: Path) -> int:

@@ -14,9 +14,11 @@ from collector.stores.sqlite import SqliteStore
 from tests.servers import free_port
 
 
-def _demo(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
+def _demo(tmp_path: Path, *args: str, log_level: str | None = None) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FACILITY_")}
     env["FACILITY_DATA_DIR"] = str(tmp_path / "data")
+    if log_level:
+        env["FACILITY_LOG_LEVEL"] = log_level
     return subprocess.Popen(
         [sys.executable, "-m", "facility", "demo", "--mqtt-port", str(free_port()), *args],
         env=env,
@@ -57,3 +59,19 @@ def test_ctrl_c_stops_the_demo_cleanly(tmp_path: Path) -> None:
     proc.stdout.close()
     out = "".join(lines)
     assert "stopped;" in out and "Traceback" not in out
+
+
+def test_the_demo_keeps_libraries_quiet_unless_debug(tmp_path: Path) -> None:
+    """The demo's own lines stay readable: no INFO from the broker, state machines, migrations, timers."""
+    chatty = (" INFO amqtt", " INFO transitions", " INFO alembic", " INFO apscheduler")
+    proc = _demo(tmp_path, "--duration", "6", "--rate", "50", "--port", str(free_port()))
+    out, _ = proc.communicate(timeout=90)
+    assert proc.returncode == 0, out
+    assert not [line for line in out.splitlines() if line.startswith(chatty, 23)], out[:3000]
+    assert "stopped;" in out
+    debug = tmp_path / "debug"
+    debug.mkdir()
+    proc = _demo(debug, "--duration", "3", "--rate", "10", "--port", str(free_port()), log_level="DEBUG")
+    out, _ = proc.communicate(timeout=90)
+    assert proc.returncode == 0
+    assert any(" amqtt" in line or " alembic" in line for line in out.splitlines())
