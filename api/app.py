@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 from fastapi import APIRouter, FastAPI, Request, status
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import func, select
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.auth import TokenBook
+from api.errors import declare_errors, http_error
 from api.health import Health
 from api.health import problems as health_problems
 from api.limits import BodyLimit
@@ -58,10 +60,13 @@ def create_app(ctx: ServiceContext) -> FastAPI:
     app.state.patrol = ctx.patrol
     app.state.auth_failures = ctx.auth_failures
     v1 = APIRouter(prefix="/api/v1")
-    for module in (tickets, alarms, devices, dead_letters, tokens, patrol):
-        v1.include_router(module.router)
+    routers = [module.router for module in (tickets, alarms, devices, dead_letters, tokens, patrol)]
+    for router in routers:
+        v1.include_router(router)
     app.include_router(v1)
     app.add_middleware(BodyLimit, max_bytes=ctx.settings.max_body_bytes)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    declare_errors(app, [(v1.prefix, router) for router in routers])
 
     @app.get(
         "/health",

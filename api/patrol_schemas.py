@@ -24,7 +24,7 @@ class CheckpointCreate(Input):
     site: str = Ident
     name: str = Field(min_length=1, max_length=200)
     tag: str = Field(min_length=1, max_length=128, description="the tag's id as readers report it")
-    location: str | None = Field(default=None, max_length=300)
+    location: str | None = Field(default=None, min_length=1, max_length=300)
 
 
 class CheckpointPublic(BaseModel):

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from facility.contract import DEVICE_TYPES
 from records.devices import online
 from records.models import Alarm, ApiToken, AuditEntry, Device, Ticket
 from rules.severity import Severity
@@ -110,11 +111,13 @@ class TicketCreate(Input):
     title: str | None = Field(
         default=None, min_length=1, max_length=300, description="default: the description's start"
     )
-    description: str | None = Field(default=None, max_length=5000)
+    description: str | None = Field(default=None, min_length=1, max_length=5000)
     severity: Severity = Field(default=Severity.ROUTINE, alias="class")
     device_id: str | None = Field(default=None, pattern=_SITE_OR_DEVICE)
-    location: str | None = Field(default=None, max_length=300)
-    reporter: str | None = Field(default=None, max_length=200, description="the occupant: name, unit, phone")
+    location: str | None = Field(default=None, min_length=1, max_length=300)
+    reporter: str | None = Field(
+        default=None, min_length=1, max_length=200, description="the occupant: name, unit, phone"
+    )
     source: str = Field(default="occupant", pattern="^(occupant|maintenance)$")
 
     @model_validator(mode="after")
@@ -129,15 +132,15 @@ class TicketCreate(Input):
 class ActionBody(Input):
     """What may come with an action; which fields an action needs is in the README."""
 
-    assignee: str | None = Field(default=None, max_length=100)
-    note: str | None = Field(default=None, max_length=5000)
-    cause: str | None = Field(default=None, max_length=5000)
-    measures: str | None = Field(default=None, max_length=5000)
-    result: str | None = Field(default=None, max_length=5000)
+    assignee: str | None = Field(default=None, min_length=1, max_length=100)
+    note: str | None = Field(default=None, min_length=1, max_length=5000)
+    cause: str | None = Field(default=None, min_length=1, max_length=5000)
+    measures: str | None = Field(default=None, min_length=1, max_length=5000)
+    result: str | None = Field(default=None, min_length=1, max_length=5000)
     emergency_plan_started: bool | None = None
     leadership_informed: bool | None = None
-    temporary_measures: str | None = Field(default=None, max_length=5000)
-    followup: str | None = Field(default=None, max_length=5000)
+    temporary_measures: str | None = Field(default=None, min_length=1, max_length=5000)
+    followup: str | None = Field(default=None, min_length=1, max_length=5000)
 
 
 class AlarmPublic(BaseModel):
@@ -190,11 +193,12 @@ class DeviceCreate(Input):
 
     site: str = Field(pattern=_SITE_OR_DEVICE)
     device_id: str = Field(pattern=_SITE_OR_DEVICE)
-    device_type: str
-    name: str | None = Field(default=None, max_length=200)
-    building: str | None = Field(default=None, max_length=100)
-    floor: str | None = Field(default=None, max_length=50)
-    location: str | None = Field(default=None, max_length=200)
+    # Checked against the contract on registering, which names the field; the enum documents it.
+    device_type: str = Field(json_schema_extra={"enum": list(sorted(DEVICE_TYPES))})
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    building: str | None = Field(default=None, min_length=1, max_length=100)
+    floor: str | None = Field(default=None, min_length=1, max_length=50)
+    location: str | None = Field(default=None, min_length=1, max_length=200)
     interval_s: int | None = Field(default=None, ge=1, le=86_400)
 
 

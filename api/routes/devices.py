@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 
 from api.auth import ANYONE, STAFF, Caller, allow
+from api.errors import invalid, problem
 from api.schemas import SITE_OR_DEVICE, DeviceCreate, DevicePublic, HistoryPoint, as_utc, device_public
 from collector.stores.base import Aggregate, StoreRejected, StoreUnavailable, TimeSeriesStore
 from records.devices import DeviceDirectory
@@ -58,9 +59,7 @@ def register(
     try:
         device = directory.register(body.model_dump())
     except ValueError as exc:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, [{"loc": ["body", "device_type"], "msg": str(exc)}]
-        ) from None
+        raise invalid(["body", "device_type"], str(exc)) from None
     engine_hook = getattr(request.app.state, "on_register", None)
     if engine_hook:
         engine_hook(device)
@@ -79,7 +78,14 @@ def get_device(
     return _public(request, device)
 
 
-@router.get("/{site}/{device_id}/history", response_model=list[HistoryPoint])
+@router.get(
+    "/{site}/{device_id}/history",
+    response_model=list[HistoryPoint],
+    responses={
+        400: problem("the time-series store refused the query"),
+        503: problem("the time-series store does not answer"),
+    },
+)
 def history(
     site: Site,
     device_id: DeviceId,
@@ -101,14 +107,9 @@ def history(
         end_ms = to_ms(as_utc(end)) if end else int(time.time() * 1000) + 1
         start_ms = to_ms(as_utc(start)) if start else end_ms - 3_600_000
     except (OverflowError, OSError, ValueError):
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, [{"loc": ["query", "start"], "msg": "time out of range"}]
-        ) from None
+        raise invalid(["query", "start"], "time out of range") from None
     if start_ms >= end_ms:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            [{"loc": ["query", "start"], "msg": "start must be before end"}],
-        )
+        raise invalid(["query", "start"], "start must be before end")
     try:
         rows = store.query(
             device.device_type,

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 
 from api.auth import ANYONE, STAFF, Caller, Role, allow
+from api.errors import invalid, problem
 from api.patrol_schemas import (
     CheckpointCreate,
     CheckpointPublic,
@@ -31,7 +32,9 @@ from patrol.evaluation import RoundStatus
 from patrol.service import EARLIEST, LATEST, Exists, NotFound, PatrolError, PatrolService, RouteStop
 from records.models import PatrolCheckpoint, PatrolRound
 
-router = APIRouter(prefix="/patrol", tags=["patrol"])
+router = APIRouter(
+    prefix="/patrol", tags=["patrol"], responses={503: problem("patrols are not served by this service")}
+)
 MANAGERS = (Role.MANAGER,)
 Site = Annotated[str | None, Query(pattern=SITE_OR_DEVICE)]
 Ident = Annotated[str, Path(pattern=SITE_OR_DEVICE)]
@@ -57,8 +60,7 @@ def _answers() -> Iterator[None]:
     except Exists as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     except PatrolError as exc:
-        detail = [{"loc": ["body", exc.field], "msg": str(exc), "type": "value_error"}]
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail) from None
+        raise invalid(["body", exc.field], str(exc)) from None
 
 
 # --- checkpoints ------------------------------------------------------------------------------
@@ -190,14 +192,18 @@ def list_rounds(
     """Rounds, newest start first; a guard sees only their own."""
     if caller.role is Role.GUARD:
         guard = caller.name
-    found = patrol.rounds(site, guard, status_, _aware(since), _aware(until), limit)
+    found = patrol.rounds(site, guard, status_, _aware(since, "from"), _aware(until, "until"), limit)
     sites = {r.site for r in found}
     # Checkpoint ids are unique across sites: one look-up names the checkpoints of every round.
     checkpoints = {c.id: c for c in patrol.checkpoints(sites.pop() if len(sites) == 1 else None)}
     return [round_public(r, checkpoints) for r in found]
 
 
-@router.get("/rounds/{round_id}", response_model=RoundPublic)
+@router.get(
+    "/rounds/{round_id}",
+    response_model=RoundPublic,
+    responses={403: problem("a guard sees only their own rounds")},
+)
 def get_round(
     round_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     patrol: Patrol,
@@ -220,8 +226,8 @@ def report(
     until: Annotated[datetime | None, Query(description="default: now")] = None,
 ) -> dict[str, Any]:
     """Completion and on-time rates per guard and per route over rounds that ended (manual §9.1)."""
-    end = _aware(until) or datetime.now(UTC)
-    start = _aware(since) or end - timedelta(days=30)
+    end = _aware(until, "until") or datetime.now(UTC)
+    start = _aware(since, "from") or end - timedelta(days=30)
     return patrol.report(start, end, site)
 
 
@@ -229,14 +235,13 @@ def _public(patrol: PatrolService, r: PatrolRound) -> RoundPublic:
     return round_public(r, {c.id: c for c in patrol.checkpoints(r.site)})
 
 
-def _aware(t: datetime | None) -> datetime | None:
-    """A time from a query string, UTC unless it says otherwise; 422 outside the years 2000 to 8999."""
+def _aware(t: datetime | None, name: str) -> datetime | None:
+    """A time from the query parameter `name`, UTC unless it says otherwise; 422 outside 2000 to 8999."""
     if t is None:
         return None
     t = as_utc(t)
     if not EARLIEST <= t < LATEST:
-        detail = [{"loc": ["query"], "msg": "times run from the year 2000 to 8999", "type": "value_error"}]
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail)
+        raise invalid(["query", name], "times run from the year 2000 to 8999")
     return t
 
 

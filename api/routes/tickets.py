@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 
 from api.auth import ANYONE, STAFF, Caller, allow
+from api.errors import problem
 from api.schemas import MAX_ID, SITE_OR_DEVICE, ActionBody, TicketCreate, TicketPublic, ticket_public
 from rules.severity import Severity
 from tickets.lifecycle import Action, RecordMissing, Source, Status, TransitionRefused
@@ -70,7 +71,11 @@ def get_ticket(
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
 
 
-@router.post("/{ticket_id}/{action}", response_model=TicketPublic)
+@router.post(
+    "/{ticket_id}/{action}",
+    response_model=TicketPublic,
+    responses={409: problem("not an action the ticket's status allows, or a record it needs first")},
+)
 def act(
     ticket_id: TicketId,
     action: Action,
