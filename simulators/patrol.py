@@ -290,7 +290,9 @@ def publish(
     infos: list[mqtt.MQTTMessageInfo] = []
     try:
         for scan, payload in zip(scans, payloads(scans, start_seq), strict=True):
-            wait_s = scan.ts / 1000 - time.time() if realtime else 0.0
+            # Never before its device time, realtime or not: a reader cannot report a scan before it
+            # is made, and the service refuses a time too far ahead of its arrival.
+            wait_s = scan.ts / 1000 - time.time()
             if stop.wait(max(0.0, wait_s)):
                 break
             infos.append(client.publish(topic, payload, qos=1))

@@ -619,6 +619,20 @@ def messages(scenario: Scenario, start_ms: int) -> list[Outgoing]:
     return out
 
 
+def default_start(duration_ms: int, speed: float, now_ms: int) -> int:
+    """Device time of t=0 when none is given: as late as lets no message be stamped ahead of its sending.
+
+    Played faster than real time, device time outruns the wall clock; the service refuses a `ts`
+    ahead of its arrival (beyond a small skew), as it would a device whose clock is wrong. So the
+    story starts that far in the past: played as fast as possible, it ends now.
+    """
+    if speed == 0:
+        return now_ms - duration_ms
+    if speed > 1:
+        return now_ms - int(duration_ms * (1 - 1 / speed))
+    return now_ms
+
+
 def run(
     endpoint: MqttEndpoint,
     scenario: Scenario,
@@ -629,12 +643,14 @@ def run(
     """Play a scenario through one MQTT connection; returns the messages sent, all acknowledged by the broker.
 
     `speed` 0 publishes as fast as the connection takes them; X plays X seconds of device time per
-    wall-clock second. `start_ms` is the device time of t=0: the file's `start`, else now.
+    wall-clock second. `start_ms` is the device time of t=0: the file's `start`, else `default_start`.
     """
     if speed < 0 or not math.isfinite(speed):
         raise ValueError(f"speed {speed!r}: expected 0 (as fast as possible) or a positive factor")
     if start_ms is None:
-        start_ms = scenario.start_ms if scenario.start_ms is not None else int(time.time() * 1000)
+        start_ms = scenario.start_ms
+    if start_ms is None:
+        start_ms = default_start(scenario.duration_ms, speed, int(time.time() * 1000))
     outgoing = messages(scenario, start_ms)
     client_id = f"scenario-{os.getpid()}-{time.monotonic_ns() % 1_000_000}"
     client = connect(endpoint, client_id, stop, CONNECT_TIMEOUT_S)

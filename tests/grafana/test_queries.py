@@ -84,7 +84,9 @@ def filled(tmp_path: Path, mosquitto: Mosquitto, influxd: Influxd) -> Iterator[t
     assert service.wait_ready(15)
     api = Api(service.app())
     now = datetime.now(UTC)
-    base = now - timedelta(hours=9)
+    # Far enough back for every scenario, one after another, to end before now (12 h of device
+    # time): the service refuses readings stamped ahead of their arrival.
+    base = now - timedelta(hours=13)
     try:
         # The fleet, with faults many times an hour, on device time from 20 minutes ago.
         fleet_start = int((now - timedelta(minutes=20)).timestamp() * 1000)
