@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -10,7 +11,14 @@ import pytest
 
 from collector.inbox import DeadLetter, Inbox
 from tests.conftest import Publisher, RunningCollector, make_settings, wait_until
-from tests.servers import Mosquitto
+from tests.servers import (
+    MOSQUITTO_CONF,
+    Mosquitto,
+    copy_for_server,
+    find_binary,
+    require_services,
+    server_dir,
+)
 
 pytestmark = pytest.mark.services
 
@@ -89,3 +97,43 @@ def test_dead_letters_older_than_the_setting_are_pruned(
     run_collector(settings)
     wait_until(lambda: len(_letters(settings.inbox_path)) == 1, what="the old dead letter pruned")
     assert [d["topic"] for d in _letters(settings.inbox_path)] == ["facility/v1/s1/recent"]
+
+
+class NarrowAclMosquitto(Mosquitto):
+    """mosquitto whose ACL lets anonymous clients read the contract's device topics only."""
+
+    name = "mosquitto-narrow-acl"
+
+    def command(self) -> list[str]:
+        acl = self.dir / "source" / "acl"
+        acl.parent.mkdir(parents=True, exist_ok=True)
+        acl.write_text(
+            "topic read facility/v1/+/+/+/telemetry\n"
+            "topic read facility/v1/+/+/+/event\n"
+            "topic read facility/v1/+/+/+/status\n"
+            "topic write facility/#\n"
+        )
+        copy_for_server(acl.parent, self.dir / "auth", ["acl"])
+        conf = self.dir / "mosquitto.conf"
+        conf.write_text(MOSQUITTO_CONF.format(port=self.port) + f"acl_file {self.dir / 'auth' / 'acl'}\n")
+        return [self.binary, "-c", str(conf)]
+
+
+def test_a_broker_whose_acl_allows_only_the_device_topics_still_delivers_them(
+    tmp_path: Path, run_collector: Callable[..., RunningCollector]
+) -> None:
+    binary = find_binary("mosquitto")
+    if binary is None:
+        pytest.skip("mosquitto is not installed") if not require_services() else pytest.fail("no mosquitto")
+    workdir = server_dir("mosquitto-narrow-acl")
+    broker = NarrowAclMosquitto(binary, workdir)
+    broker.start()
+    publisher = Publisher(broker.url, "narrow-acl-publisher")
+    try:
+        running = run_collector(make_settings(tmp_path, mqtt_url=broker.url))
+        publisher.publish_all([("facility/v1/s1/elevator/e1/telemetry", b'{"metrics": {"floor": 3}}')])
+        wait_until(lambda: running.collector.accepted == 1, what="a reading through the device subscriptions")
+    finally:
+        publisher.close()
+        broker.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
