@@ -18,7 +18,7 @@ from api.limits import BodyLimit
 from api.routes import alarms, dead_letters, devices, patrol, tickets, tokens
 from api.throttle import AuthFailures
 from collector.stores.base import TimeSeriesStore
-from facility.settings import Settings
+from ground.settings import Settings
 from patrol.service import PatrolService
 from records.db import Database
 from records.devices import DeviceDirectory

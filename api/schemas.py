@@ -7,21 +7,16 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from facility.contract import DEVICE_TYPES
+from ground.contract import DEVICE_TYPES
+from ground.severity import Severity
 from records.devices import online
 from records.models import Alarm, ApiToken, AuditEntry, Device, Ticket
-from rules.severity import Severity
 
 _SITE_OR_DEVICE = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 SITE_OR_DEVICE = _SITE_OR_DEVICE
 # Ids are 32-bit in PostgreSQL; a larger one cannot exist, so it is refused before any query.
 MAX_ID = 2**31 - 1
 TOKEN_LIFETIME_MAX_S = 10 * 366 * 86_400
-
-
-def as_utc(t: datetime) -> datetime:
-    """A time from a query string; one without an offset is taken as UTC."""
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 class Input(BaseModel):

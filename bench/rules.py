@@ -17,9 +17,10 @@ import statistics
 import time
 from collections import Counter
 
-from facility.contract import Kind, Message, decode
+from ground.contract import Kind, Message, decode
+from ground.events import AlarmEvent
 from rules.catalogue import default_catalogue
-from rules.engine import AlarmEvent, Engine
+from rules.engine import Engine
 from simulators.devices import build_fleet
 from simulators.stream import messages
 

@@ -13,16 +13,17 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from collector.inbox import DeadLetter, Inbox, PendingLine, now_ms, truncated
+from collector.inbox import DeadLetter, Inbox, PendingLine, truncated
 from collector.lineprotocol import format_message
 from collector.mqttclient import ReadAheadClient
 from collector.sequence import Verdict
 from collector.stores import TimeSeriesStore
 from collector.stores.factory import open_store
 from collector.writer import Writer
-from facility.contract import ALL_TOPICS, SUBSCRIPTIONS, ContractError, Message, decode, is_alarm_topic
-from facility.datalock import DataDirLock
-from facility.settings import Settings
+from ground.clock import now_ms
+from ground.contract import ALL_TOPICS, SUBSCRIPTIONS, ContractError, Message, decode, is_alarm_topic
+from ground.datalock import DataDirLock
+from ground.settings import Settings
 
 log = logging.getLogger(__name__)
 

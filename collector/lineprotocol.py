@@ -12,9 +12,15 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
-from facility.contract import Kind, Message
+from ground.contract import Kind, Message
+
+# A line the service derived (an alarm, a ticket change, a site's counts) and its time in ms, and
+# where such lines go: the collector's durable buffer, with the readings.
+Point = tuple[str, int]
+Sink = Callable[[Sequence[Point]], None]
 
 
 def _string_field(value: str) -> str:

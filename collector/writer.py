@@ -7,8 +7,9 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from collector.inbox import DeadLetter, Inbox, now_ms, truncated
+from collector.inbox import DeadLetter, Inbox, truncated
 from collector.stores.base import StoreRejected, StoreUnavailable, TimeSeriesStore
+from ground.clock import now_ms
 
 log = logging.getLogger(__name__)
 

@@ -1,1 +1,1 @@
-"""The facility service: command line, settings and the device contract shared by every component."""
+"""The `facility` command: its command line, the one-process service's wiring, the demo and its broker."""

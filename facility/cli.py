@@ -13,9 +13,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from facility.datalock import DataDirInUse
-from facility.grafana import command as grafana_command
-from facility.settings import Settings
+from grafana import command as grafana_command
+from ground.datalock import DataDirInUse
+from ground.settings import Settings
 
 DEMO_FAULTS_PER_H = 6.0
 

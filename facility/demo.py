@@ -13,7 +13,7 @@ import uvicorn
 from collector.app import describe_store
 from facility.broker import EmbeddedBroker
 from facility.service import Service
-from facility.settings import Settings
+from ground.settings import Settings
 from simulators import publisher
 from simulators.publisher import SimulationPlan
 from tickets.lifecycle import Status

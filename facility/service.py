@@ -27,24 +27,27 @@ from sqlalchemy.engine import Engine as SqlEngine
 from api.app import ServiceContext, create_app
 from api.auth import TokenBook
 from collector.app import Collector
-from collector.inbox import DeadLetter, now_ms, truncated
+from collector.inbox import DeadLetter, truncated
+from collector.lineprotocol import Point, Sink
 from collector.stores.factory import open_store
-from facility.contract import Message, alarm_topic
-from facility.datalock import DataDirLock
-from facility.settings import Settings
-from facility.timeline import Point, Sink, StatusWriter, alarm_point, ticket_point
+from ground.clock import now_ms
+from ground.contract import Message, alarm_topic
+from ground.datalock import DataDirLock
+from ground.events import AlarmEvent
+from ground.settings import Settings
+from ground.severity import Severity
 from patrol.evaluation import Timing
 from patrol.service import PatrolService
 from records.db import Database, database_url, is_transient, make_engine, migrate, sqlite_file_url
 from records.devices import DeviceDirectory
 from records.models import Alarm, Device, EngineState
 from rules.catalogue import Catalogue, default_rules_path, load_rules
-from rules.engine import AlarmEvent, Engine
-from rules.severity import Severity
+from rules.engine import Engine
 from tickets import escalation
 from tickets.escalation import Escalation
 from tickets.notify import Dispatcher, LogNotifier, Notifier, WebhookNotifier, alarm_payload
 from tickets.service import TicketChange, TicketService
+from tickets.timeline import StatusWriter, alarm_point, ticket_point
 
 log = logging.getLogger(__name__)
 

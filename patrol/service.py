@@ -22,17 +22,19 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, selectinload
 
-from facility.contract import Kind, Message
-from facility.timeline import Point, Sink, patrol_checkpoint_point, patrol_round_point
+from collector.lineprotocol import Point, Sink
+from ground.clock import from_ms, to_ms
+from ground.contract import Kind, Message
+from ground.events import AlarmEvent
+from ground.severity import Severity
 from patrol import evaluation
 from patrol.evaluation import ENDED, RoundStatus, Timing, VisitStatus
 from patrol.schedule import occurrences
+from patrol.timeline import patrol_checkpoint_point, patrol_round_point
 from records.db import Database
 from records.models import PatrolCheckpoint, PatrolPlan, PatrolRound, PatrolRoute, PatrolScan, PatrolVisit
-from rules.engine import AlarmEvent
-from rules.severity import Severity
 from tickets.lifecycle import Source
-from tickets.service import NewTicket, TicketService, from_ms, to_ms
+from tickets.service import NewTicket, TicketService
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from sqlalchemy import Table, bindparam, func, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from facility.contract import DEVICE_TYPES, Kind, Message
+from ground.contract import DEVICE_TYPES, Kind, Message
 from records.db import Database
 from records.models import Device
 

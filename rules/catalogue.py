@@ -15,10 +15,10 @@ from typing import Any, Literal
 
 import yaml
 
-from facility.contract import DEVICE_TYPES
-from facility.datafiles import ProblemsError, UniqueKeyLoader
+from ground.contract import DEVICE_TYPES
+from ground.datafiles import ProblemsError, UniqueKeyLoader
+from ground.severity import Severity
 from rules.conditions import Condition, ConditionError, Test, Window, compile_condition, parse_duration
-from rules.severity import Severity
 
 OFFLINE = "offline"  # the id of the built-in deadman rule
 FORMAT_VERSION = 1

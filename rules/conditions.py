@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from facility.contract import BOOL, DEVICE_TYPES, NUMBER, MetricType
+from ground.contract import BOOL, DEVICE_TYPES, NUMBER, MetricType
 
 MAX_DURATION_MS = 7 * 24 * 3600 * 1000
 

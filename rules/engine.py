@@ -25,32 +25,15 @@ no longer holds), so overlapping thresholds set by an override cannot make it fl
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from facility.contract import Kind, Message
+from ground.contract import Kind, Message
+from ground.events import AlarmEvent
+from ground.severity import Severity
 from rules.catalogue import OFFLINE, Catalogue, DeviceRules, Rule
 from rules.conditions import Window
-from rules.severity import Severity
 
 SNAPSHOT_FORMAT = 1
-
-
-@dataclass(frozen=True, slots=True)
-class AlarmEvent:
-    """An alarm raised or cleared on one device by one rule."""
-
-    kind: Literal["raised", "cleared"]
-    site: str
-    device_type: str
-    device_id: str
-    rule: str  # rule id; "offline" for the deadman
-    severity: Severity
-    ts: int  # device time (ms) the condition began (raised) or ended (cleared)
-    title: str
-    detail: dict[str, Any]
-    source: str = "alarm"  # "patrol" for a patrol's alarms (missed checkpoints, unknown tags)
-    round_id: int | None = None  # the patrol round it concerns
 
 
 class _RollingMean:

@@ -6,7 +6,7 @@ import math
 from random import Random
 from typing import Any, ClassVar
 
-from facility.contract import DEVICE_TYPES, Kind
+from ground.contract import DEVICE_TYPES, Kind
 
 Body = dict[str, Any]
 Report = list[tuple[Kind, Body]]

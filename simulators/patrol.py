@@ -25,8 +25,8 @@ from typing import Any
 import httpx
 import paho.mqtt.client as mqtt
 
-from facility.contract import ContractError, Kind, device_topic, parse_topic
-from facility.settings import MqttEndpoint
+from ground.contract import ContractError, Kind, device_topic, parse_topic
+from ground.settings import MqttEndpoint
 from simulators.publisher import connect, wait_acknowledged
 
 log = logging.getLogger(__name__)

@@ -14,8 +14,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from facility.contract import Kind, device_topic
-from facility.settings import MqttEndpoint
+from ground.contract import Kind, device_topic
+from ground.settings import MqttEndpoint
 from simulators.devices import DeviceModel, build_fleet
 from simulators.stream import messages
 

@@ -26,7 +26,7 @@ problem, each naming the field (`steps[3].telemetry.floor: ...`). The keys:
         - {device_id: elev-2, rule: entrapment, active: false, raised: 1, count: 1}
 
 Durations are written as the rules write them: `500ms`, `15s`, `10min`, `2h`, `1d`. Metrics
-and event codes must be the device type's (facility/contract.py); an unquoted `on` is YAML's
+and event codes must be the device type's (ground/contract.py); an unquoted `on` is YAML's
 boolean, so the lighting metric is written `'on'`. In `expect.alarms`, `raised` is how many times
 the alarm was raised (a flapping alarm is raised again after each clear) and `count` how many
 raises the last of them absorbed while active.
@@ -58,7 +58,7 @@ from typing import Any, NamedTuple
 import paho.mqtt.client as mqtt
 import yaml
 
-from facility.contract import (
+from ground.contract import (
     BOOL,
     DEVICE_TYPES,
     EVENT_STATES,
@@ -71,10 +71,10 @@ from facility.contract import (
     decode,
     device_topic,
 )
-from facility.datafiles import ProblemsError, UniqueKeyLoader
-from facility.settings import MqttEndpoint
+from ground.datafiles import ProblemsError, UniqueKeyLoader
+from ground.settings import MqttEndpoint
+from ground.severity import Severity
 from rules.conditions import MAX_DURATION_MS, ConditionError, format_duration, parse_duration
-from rules.severity import Severity
 from simulators.publisher import connect, wait_acknowledged
 
 log = logging.getLogger(__name__)

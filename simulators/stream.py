@@ -7,7 +7,7 @@ import random
 from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
-from facility.contract import device_topic
+from ground.contract import device_topic
 from simulators.devices import DeviceModel
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from collector.app import Collector
 from collector.stores.base import TimeSeriesStore
 from collector.stores.factory import open_store
-from facility.settings import Settings
+from ground.settings import Settings
 from records.db import Database, make_engine, migrate
 from tests.servers import (
     Influxd,

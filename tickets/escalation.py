@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.base import BaseScheduler
 
-from rules.severity import Severity
+from ground.severity import Severity
 from tickets.notify import Dispatcher
 from tickets.service import TicketChange, TicketService
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from rules.severity import Severity
+from ground.severity import Severity
 
 
 class Status(StrEnum):

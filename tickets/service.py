@@ -5,17 +5,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from ground.clock import from_ms, utcnow
+from ground.events import AlarmEvent
+from ground.severity import Severity
 from records.db import Database
 from records.models import Alarm, AuditEntry, Device, Ticket
-from rules.engine import AlarmEvent
-from rules.severity import Severity
 from tickets.lifecycle import (
     Action,
     RecordMissing,
@@ -34,21 +35,6 @@ _OPEN_STATUSES = (Status.OPEN, Status.ACKNOWLEDGED, Status.IN_PROGRESS)
 
 class NotFound(Exception):
     """No such ticket or alarm (HTTP 404)."""
-
-
-def utcnow() -> datetime:
-    """Now, in UTC."""
-    return datetime.now(UTC)
-
-
-def from_ms(ts: int) -> datetime:
-    """A datetime from epoch milliseconds."""
-    return datetime.fromtimestamp(ts / 1000, UTC)
-
-
-def to_ms(t: datetime) -> int:
-    """Epoch milliseconds of an aware datetime."""
-    return int(t.timestamp() * 1000)
 
 
 @dataclass

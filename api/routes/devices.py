@@ -11,11 +11,12 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, sta
 
 from api.auth import ANYONE, STAFF, Caller, allow
 from api.errors import invalid, problem
-from api.schemas import SITE_OR_DEVICE, DeviceCreate, DevicePublic, HistoryPoint, as_utc, device_public
+from api.schemas import SITE_OR_DEVICE, DeviceCreate, DevicePublic, HistoryPoint, device_public
 from collector.stores.base import Aggregate, StoreRejected, StoreUnavailable, TimeSeriesStore
+from ground.clock import as_utc, to_ms
 from records.devices import DeviceDirectory
 from records.models import Device
-from tickets.service import TicketService, to_ms
+from tickets.service import TicketService
 
 router = APIRouter(prefix="/devices", tags=["devices"])
 Site = Annotated[str, Path(pattern=SITE_OR_DEVICE)]

@@ -27,7 +27,8 @@ from api.patrol_schemas import (
     round_public,
     route_public,
 )
-from api.schemas import MAX_ID, SITE_OR_DEVICE, as_utc
+from api.schemas import MAX_ID, SITE_OR_DEVICE
+from ground.clock import as_utc
 from patrol.evaluation import RoundStatus
 from patrol.service import EARLIEST, LATEST, Exists, NotFound, PatrolError, PatrolService, RouteStop
 from records.models import PatrolCheckpoint, PatrolRound

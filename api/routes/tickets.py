@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, sta
 from api.auth import ANYONE, STAFF, Caller, allow
 from api.errors import problem
 from api.schemas import MAX_ID, SITE_OR_DEVICE, ActionBody, TicketCreate, TicketPublic, ticket_public
-from rules.severity import Severity
+from ground.severity import Severity
 from tickets.lifecycle import Action, RecordMissing, Source, Status, TransitionRefused
 from tickets.service import ActionFields, NewTicket, NotFound, TicketFilter, TicketService
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collector.stores.base import TimeSeriesStore
-from facility.settings import Settings
+from ground.settings import Settings
 
 
 def open_store(settings: Settings) -> TimeSeriesStore:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from collector.inbox import Inbox
-from facility.contract import Message
+from ground.contract import Message
 from tests.conftest import Publisher, RunningCollector, make_settings, wait_until
 from tests.servers import CollectorProcess, Influxd, Mosquitto, VictoriaMetrics
 

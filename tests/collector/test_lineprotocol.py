@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collector.lineprotocol import format_message, parse_line
-from facility.contract import Kind, Message
+from ground.contract import Kind, Message
 
 
 def test_telemetry_line_writes_numbers_as_floats_and_seq_as_integer() -> None:

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
-from facility.grafana.influxql import DATASOURCE_UID
-from facility.settings import MqttEndpoint, Settings
+from grafana.influxql import DATASOURCE_UID
+from ground.settings import MqttEndpoint, Settings
 from tests.servers import require_services
 
 pytestmark = pytest.mark.services

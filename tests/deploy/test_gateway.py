@@ -16,7 +16,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from facility.settings import MqttEndpoint, Settings
+from ground.settings import MqttEndpoint, Settings
 from simulators import publisher
 from simulators.devices import build_fleet
 from tests.conftest import RunningCollector, _binary, make_settings, wait_until

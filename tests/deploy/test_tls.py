@@ -15,7 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from collector.app import Collector
 from collector.stores.factory import open_store
-from facility.settings import Settings
+from ground.settings import Settings
 from tests.conftest import RunningCollector, _binary, make_settings, wait_until
 from tests.servers import TlsMosquitto, make_ca, server_dir
 

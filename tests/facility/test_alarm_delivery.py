@@ -10,12 +10,13 @@ import pytest
 
 from collector.inbox import Inbox
 from facility.service import Pipeline, Service, load_engine_state
+from ground.events import AlarmEvent
+from ground.severity import Severity
 from records.db import Database, migrate, sqlite_file_url
 from records.devices import DeviceDirectory
 from records.models import EngineState
 from rules.catalogue import default_rules_path, load_rules
-from rules.engine import AlarmEvent, Engine
-from rules.severity import Severity
+from rules.engine import Engine
 from tests.conftest import ADMIN_TOKEN, Publisher, make_settings, wait_until
 from tests.servers import Mosquitto, free_port
 from tickets.notify import Dispatcher

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from facility.datalock import DataDirInUse, DataDirLock
 from facility.service import Service
+from ground.datalock import DataDirInUse, DataDirLock
 from tests.conftest import ADMIN_TOKEN, make_settings, wait_until
 from tests.servers import Mosquitto, free_port
 

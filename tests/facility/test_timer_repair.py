@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from facility.service import Service
+from ground.events import AlarmEvent
+from ground.severity import Severity
 from records.db import Database, database_url, migrate
-from rules.engine import AlarmEvent
-from rules.severity import Severity
 from tests.conftest import ADMIN_TOKEN, make_settings, wait_until
 from tests.servers import Mosquitto
 from tickets.lifecycle import Action

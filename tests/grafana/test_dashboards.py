@@ -6,8 +6,8 @@ import ast
 import json
 from pathlib import Path
 
-from facility.grafana.dashboards import FOLDER, all_dashboards, write
-from facility.grafana.thresholds import comparisons, limits, steps
+from grafana.dashboards import FOLDER, all_dashboards, write
+from grafana.thresholds import comparisons, limits, steps
 from rules.catalogue import default_rules_path, load_rules
 
 
@@ -15,9 +15,9 @@ def test_regenerating_gives_the_committed_json(tmp_path: Path) -> None:
     write(tmp_path)
     fresh = {p.name: p.read_text() for p in tmp_path.glob("*.json")}
     committed = {p.name: p.read_text() for p in FOLDER.glob("*.json")}
-    assert sorted(fresh) == sorted(committed), "run: python -m facility.grafana.dashboards"
+    assert sorted(fresh) == sorted(committed), "run: python -m grafana.dashboards"
     for name, text in fresh.items():
-        assert committed[name] == text, f"{name} differs; run: python -m facility.grafana.dashboards"
+        assert committed[name] == text, f"{name} differs; run: python -m grafana.dashboards"
 
 
 def test_every_dashboard_has_a_uid_unique_panel_ids_and_the_influx_datasource() -> None:

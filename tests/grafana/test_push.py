@@ -18,8 +18,8 @@ from urllib.parse import unquote
 import pytest
 
 from facility.cli import main
-from facility.grafana.dashboards import FOLDER
-from facility.grafana.push import DATASOURCE_NAME, InfluxSource, connect, push
+from grafana.dashboards import FOLDER
+from grafana.push import DATASOURCE_NAME, InfluxSource, connect, push
 
 TOKEN = "glsa_test_token"
 

@@ -25,8 +25,8 @@ from typing import Any
 
 import pytest
 
-from facility.grafana.dashboards import FOLDER
-from facility.settings import MqttEndpoint
+from grafana.dashboards import FOLDER
+from ground.settings import MqttEndpoint
 from simulators import scenario
 from tests.conftest import ADMIN_TOKEN, Api, make_settings, wait_until
 from tests.servers import Influxd, Mosquitto

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from facility.contract import Message, decode
+from ground.contract import Message, decode
 from records.db import Database
 from records.devices import FLUSH_CHUNK, DeviceDirectory
 

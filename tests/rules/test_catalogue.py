@@ -6,7 +6,8 @@ import textwrap
 
 import pytest
 
-from facility.contract import DEVICE_TYPES
+from ground.contract import DEVICE_TYPES
+from ground.severity import Severity
 from rules.catalogue import (
     OFFLINE,
     Catalogue,
@@ -16,7 +17,6 @@ from rules.catalogue import (
     default_rules_path,
     load_rules,
 )
-from rules.severity import Severity
 
 # The contract's "Default rules" table: rule → (device type, for in seconds, class).
 CONTRACT_TABLE = {

@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
-from facility.contract import Kind, Message, decode
+from ground.contract import Kind, Message, decode
+from ground.events import AlarmEvent
+from ground.severity import Severity
 from rules.catalogue import Catalogue, default_catalogue, load_rules
-from rules.engine import AlarmEvent, Engine
-from rules.severity import Severity
+from rules.engine import Engine
 from simulators.devices import build_fleet
 from simulators.stream import messages
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from facility.contract import DEVICE_TYPES, Kind, decode, device_topic
+from ground.contract import DEVICE_TYPES, Kind, decode, device_topic
 from simulators.devices import MODELS, SITE_FLEET, DeviceModel, build_fleet, local_hour
 
 START_MS = int(datetime.fromisoformat("2026-06-01T00:00:00+08:00").timestamp() * 1000)

@@ -16,8 +16,8 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from facility.cli import main
-from facility.contract import MAX_TS_MS, decode
-from facility.settings import MqttEndpoint
+from ground.contract import MAX_TS_MS, decode
+from ground.settings import MqttEndpoint
 from simulators import patrol
 from simulators.patrol import PATROL_FINDING, PATROL_SCAN, Finding, Scan, Walk, WalkError, payloads, plan_walk
 from tests.conftest import wait_until

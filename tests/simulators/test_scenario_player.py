@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from facility.contract import DEVICE_TYPES, MAX_TS_MS, Kind, decode
-from facility.settings import MqttEndpoint
+from ground.contract import DEVICE_TYPES, MAX_TS_MS, Kind, decode
+from ground.settings import MqttEndpoint
+from ground.severity import Severity
 from rules.catalogue import OFFLINE, default_catalogue
-from rules.severity import Severity
 from simulators import scenario
 from simulators.scenario import Scenario, ScenarioError, load, messages, scenario_paths
 from tests.servers import free_port

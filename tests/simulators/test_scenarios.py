@@ -14,7 +14,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from facility.settings import MqttEndpoint
+from ground.settings import MqttEndpoint
 from simulators import scenario
 from simulators.scenario import Scenario, scenario_paths
 from tests.conftest import wait_until

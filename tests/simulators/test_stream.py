@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from collector.inbox import Inbox
-from facility.contract import MAX_TS_MS, Kind, decode
+from ground.contract import MAX_TS_MS, Kind, decode
 from simulators.devices import build_fleet
 from simulators.stream import messages
 from tests.conftest import RunningCollector, make_settings, wait_until

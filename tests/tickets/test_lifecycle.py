@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from rules.severity import Severity
+from ground.severity import Severity
 from tickets.lifecycle import (
     TRANSITIONS,
     Action,

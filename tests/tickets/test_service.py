@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from ground.events import AlarmEvent
+from ground.severity import Severity
 from records.db import Database
-from rules.engine import AlarmEvent
-from rules.severity import Severity
 from tickets.lifecycle import Action, RecordMissing, Source, Status, TransitionRefused
 from tickets.service import ActionFields, NewTicket, TicketFilter, TicketService
 

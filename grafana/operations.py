@@ -6,8 +6,8 @@ from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as model
 
-from facility.grafana import panels
-from facility.grafana.frame import (
+from grafana import panels
+from grafana.frame import (
     SEVERITY_COLOURS,
     SITE,
     alarms_annotation,
@@ -15,7 +15,7 @@ from facility.grafana.frame import (
     finish,
     tickets_annotation,
 )
-from facility.grafana.influxql import InfluxQL, tag_is, tag_variable
+from grafana.influxql import InfluxQL, tag_is, tag_variable
 
 WHERE = f"{SITE} AND $timeFilter"
 BY_TIME = "GROUP BY time($__interval)"

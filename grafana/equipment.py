@@ -8,11 +8,11 @@ from grafana_foundation_sdk.builders import dashboard as board
 from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.models import dashboard as model
 
-from facility.contract import BOOL, DEVICE_TYPES, NUMBER
-from facility.grafana import panels
-from facility.grafana.frame import SITE, alarms_annotation, dashboard, finish, tickets_annotation
-from facility.grafana.influxql import InfluxQL, tag_is, tag_variable
-from facility.grafana.thresholds import limits, steps
+from grafana import panels
+from grafana.frame import SITE, alarms_annotation, dashboard, finish, tickets_annotation
+from grafana.influxql import InfluxQL, tag_is, tag_variable
+from grafana.thresholds import limits, steps
+from ground.contract import BOOL, DEVICE_TYPES, NUMBER
 from rules.catalogue import Catalogue
 
 

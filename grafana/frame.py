@@ -5,7 +5,7 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders import dashboard as board
 from grafana_foundation_sdk.models import dashboard as model
 
-from facility.grafana.influxql import Annotation, tag_is, tag_variable
+from grafana.influxql import Annotation, tag_is, tag_variable
 
 TAG = "facility"
 SITE = tag_is("site", "site")

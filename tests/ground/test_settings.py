@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from facility.cli import main
-from facility.settings import MqttEndpoint, Settings
+from ground.settings import MqttEndpoint, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

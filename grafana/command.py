@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from facility.settings import Settings
+from ground.settings import Settings
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -43,7 +43,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run `facility grafana ...`."""
     if args.grafana_command == "generate":
-        from facility.grafana import dashboards
+        from grafana import dashboards
 
         return dashboards.main([str(args.folder)] if args.folder else [])
     if not args.token:
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from grafana_client.client import GrafanaException
     from requests import RequestException
 
-    from facility.grafana import push
+    from grafana import push
 
     v1 = settings.influx_api == "v1"
     source = push.InfluxSource(

@@ -1,4 +1,4 @@
-"""What the service itself records in the time-series store, for dashboards and their annotations.
+"""What the service records of alarms, tickets and sites in the time-series store, for dashboards.
 
 Measurements, time in milliseconds (the README's Grafana section lists them for dashboard authors):
   alarms:             tags site, device_id, device_type, rule, class; fields state, title, ticket_id
@@ -6,8 +6,7 @@ Measurements, time in milliseconds (the README's Grafana section lists them for 
                       seconds_to_acknowledge, seconds_to_resolve, target_acknowledge_s, target_resolve_s
   site_status:        tags site; counts of devices, alarms, open tickets and readings
   service_status:     the pipeline's counters
-  patrol_rounds:      tags site, route, guard; fields status, completed (1/0), round_id, counts by status
-  patrol_checkpoints: tags site, route, guard, checkpoint; fields status, missed (1/0), round_id, offset_s
+  (patrol_rounds and patrol_checkpoints: patrol/timeline.py)
 
 Tag values are ids from the contract or this service ([a-z0-9_-]) and enum names, so they need no
 escaping; free text goes in string fields.
@@ -15,18 +14,15 @@ escaping; free text goes in string fields.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 
-from collector.inbox import now_ms
-from collector.lineprotocol import format_fields
+from collector.lineprotocol import Point, Sink, format_fields
+from ground.clock import now_ms, to_ms
+from ground.events import AlarmEvent
+from ground.severity import Severity
 from records.devices import DeviceDirectory, online
-from rules.engine import AlarmEvent
-from rules.severity import Severity
-from tickets.service import TicketChange, TicketService, to_ms
-
-Point = tuple[str, int]  # a line of line protocol and its time in ms
-Sink = Callable[[Sequence[Point]], None]
+from tickets.service import TicketChange, TicketService
 
 
 def alarm_point(event: AlarmEvent, ticket_id: int | None) -> Point:
@@ -76,43 +72,6 @@ def site_status_point(site: str, counts: Mapping[str, float], ts: int) -> Point:
 def service_status_point(counters: Mapping[str, float], ts: int) -> Point:
     """The pipeline's counters at `ts`."""
     return f"service_status {format_fields(dict(counters))} {ts}", ts
-
-
-def patrol_round_point(
-    site: str, route: str, guard: str, status: str, round_id: int, counts: Mapping[str, int], start: datetime
-) -> Point:
-    """A round that ended: its status and how many of its checkpoints ended in each status.
-
-    The status is a field, not a tag: a late upload can turn an incomplete round complete, and
-    the new point must replace the old one (same series, same time) rather than sit beside it.
-    """
-    ts = to_ms(start)
-    fields = {"status": status, "completed": float(status == "completed"), **counts}
-    line = (
-        f"patrol_rounds,site={site},route={route},guard={guard} "
-        f"{format_fields(fields)},round_id={round_id}i {ts}"
-    )
-    return line, ts
-
-
-def patrol_checkpoint_point(
-    site: str,
-    route: str,
-    guard: str,
-    checkpoint: str,
-    status: str,
-    round_id: int,
-    offset_s: float,
-    due: datetime,
-) -> Point:
-    """A checkpoint of a round whose status is final, at its due time (status a field, as above)."""
-    ts = to_ms(due)
-    fields = {"status": status, "missed": float(status == "missed"), "offset_s": offset_s}
-    line = (
-        f"patrol_checkpoints,site={site},route={route},guard={guard},checkpoint={checkpoint} "
-        f"{format_fields(fields)},round_id={round_id}i {ts}"
-    )
-    return line, ts
 
 
 def count_by_class(severities: Iterable[str]) -> dict[str, float]:

@@ -12,20 +12,14 @@ import pytest
 from collector.lineprotocol import parse_line
 from collector.stores.sqlite import SqliteStore
 from facility.service import Service
-from facility.timeline import (
-    alarm_point,
-    patrol_checkpoint_point,
-    patrol_round_point,
-    service_status_point,
-    site_status_point,
-    ticket_point,
-)
-from rules.engine import AlarmEvent
-from rules.severity import Severity
+from ground.events import AlarmEvent
+from ground.severity import Severity
+from patrol.timeline import patrol_checkpoint_point, patrol_round_point
 from tests.conftest import ADMIN_TOKEN, Publisher, make_settings, wait_until
 from tests.servers import Mosquitto
 from tickets.lifecycle import Action
 from tickets.service import ActionFields, TicketChange, TicketFilter
+from tickets.timeline import alarm_point, service_status_point, site_status_point, ticket_point
 
 T0 = 1_795_749_124_000
 OPENED = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)

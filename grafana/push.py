@@ -14,8 +14,8 @@ from typing import Any
 from grafana_client import GrafanaApi
 from grafana_client.client import GrafanaClientError
 
-from facility.grafana.dashboards import all_dashboards, render
-from facility.grafana.influxql import DATASOURCE_UID
+from grafana.dashboards import all_dashboards, render
+from grafana.influxql import DATASOURCE_UID
 
 DATASOURCE_NAME = "InfluxDB (facility)"
 FOLDER_UID = "facility"

@@ -1,4 +1,4 @@
-"""Every facility dashboard, generated as Grafana JSON: `python -m facility.grafana.dashboards [FOLDER]`.
+"""Every facility dashboard, generated as Grafana JSON: `python -m grafana.dashboards [FOLDER]`.
 
 The committed files under grafana/dashboards/ are this module's output; a test regenerates them
 and fails on any difference. Rule limits come from the shipped rules file, so they follow it.
@@ -15,11 +15,11 @@ from pathlib import Path
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import dashboard as model
 
-from facility.grafana.equipment import EQUIPMENT, equipment_dashboard
-from facility.grafana.operations import overview, patrols, tickets
+from grafana.equipment import EQUIPMENT, equipment_dashboard
+from grafana.operations import overview, patrols, tickets
 from rules.catalogue import Catalogue, default_rules_path, load_rules
 
-FOLDER = Path(__file__).resolve().parents[2] / "grafana" / "dashboards"
+FOLDER = Path(__file__).resolve().parent / "dashboards"
 
 
 def all_dashboards(catalogue: Catalogue | None = None) -> dict[str, model.Dashboard]:

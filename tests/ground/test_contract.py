@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from facility.contract import ContractError, Kind, Message, decode, parse_topic
+from ground.contract import ContractError, Kind, Message, decode, parse_topic
 
 T = "facility/v1/site-a/elevator/elev-1/telemetry"
 NOW = 1_795_749_124_123

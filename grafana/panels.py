@@ -10,7 +10,7 @@ from grafana_foundation_sdk.builders import dashboard as board
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as model
 
-from facility.grafana.influxql import DATASOURCE, InfluxQL
+from grafana.influxql import DATASOURCE, InfluxQL
 
 Steps = Sequence[tuple[float | None, str]]
 

@@ -14,8 +14,8 @@ import operator
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from ground.severity import Severity
 from rules.catalogue import Catalogue
-from rules.severity import Severity
 
 _OPS: dict[type[ast.cmpop], tuple[str, Callable[[float, float], bool]]] = {
     ast.Lt: ("<", operator.lt),
