@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import collections
-import dataclasses
-import functools
 import gc
-import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,255 +17,33 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from fastapi import FastAPI
 from paho.mqtt.enums import CallbackAPIVersion
-from sqlalchemy import select
 from sqlalchemy.engine import Engine as SqlEngine
 
 from api.app import ServiceContext, create_app
 from api.auth import TokenBook
 from collector.app import Collector
-from collector.inbox import DeadLetter, truncated
-from collector.lineprotocol import Point, Sink
 from collector.stores.factory import open_store
+from facility.pipeline import Pipeline, load_engine_state, move_engine_state
 from ground.clock import now_ms
-from ground.contract import Message, alarm_topic
 from ground.datalock import DataDirLock
-from ground.events import AlarmEvent
 from ground.settings import Settings
-from ground.severity import Severity
 from patrol.evaluation import Timing
 from patrol.service import PatrolService
-from records.db import Database, database_url, is_transient, make_engine, migrate, sqlite_file_url
+from records.db import Database, database_url, make_engine, migrate, sqlite_file_url
 from records.devices import DeviceDirectory
-from records.models import Alarm, Device, EngineState
+from records.models import Device, EngineState
 from rules.catalogue import Catalogue, default_rules_path, load_rules
 from rules.engine import Engine
 from tickets import escalation
 from tickets.escalation import Escalation
-from tickets.notify import Dispatcher, LogNotifier, Notifier, WebhookNotifier, alarm_payload
+from tickets.notify import Dispatcher, LogNotifier, Notifier, WebhookNotifier
 from tickets.service import TicketChange, TicketService
-from tickets.timeline import StatusWriter, alarm_point, ticket_point
+from tickets.timeline import StatusWriter, ticket_point
 
 log = logging.getLogger(__name__)
 
 TICK_S = 1.0
-FLUSH_EVERY_TICKS = 3
 TIMER_REPAIR_S = 300
-
-
-class Pipeline:
-    """Messages → device directory and rules engine → alarms and tickets; timers through `tick`."""
-
-    def __init__(
-        self,
-        engine: Engine,
-        tickets: TicketService,
-        devices: DeviceDirectory,
-        db: Database,
-        dispatcher: Dispatcher,
-        state_db: Database,
-        alarm_client: mqtt.Client | None = None,
-        unapplied: Sequence[dict[str, Any]] = (),
-    ) -> None:
-        self.engine = engine
-        self.tickets = tickets
-        self.devices = devices
-        self.db = db
-        self.state_db = state_db  # where the engine's snapshot goes: the records, or its own file
-        self.dispatcher = dispatcher
-        self.alarm_client = alarm_client
-        self.alarm_events = 0
-        self._lock = threading.Lock()  # the collector thread and the timer thread share the engine
-        # Events the records have not taken yet; kept in the snapshot, so a restart does not lose them.
-        self._unapplied: collections.deque[AlarmEvent] = collections.deque(
-            event_from_dict(e) for e in unapplied
-        )
-        self._unapplied_changed = bool(unapplied)
-        self._saved_version = -1
-        self._ticks = 0
-        self.record: Sink | None = None  # where alarm points go (the collector's buffer)
-        self.set_aside: Callable[[Sequence[DeadLetter]], None] | None = None  # refused events go there
-        self.refused = 0
-        self._readings: dict[str, int] = {}
-
-    def handle(self, messages: Sequence[Message]) -> None:
-        """Collector handler: runs before the batch is committed; the broker hears of it only after."""
-        arrival = now_ms()
-        self.devices.observe(messages, arrival)
-        with self._lock:
-            readings = self._readings
-            for m in messages:
-                readings[m.site] = readings.get(m.site, 0) + 1
-            self._unapplied.extend(e for m in messages for e in self.engine.process(m, arrival))
-            self._apply_pending()
-
-    def submit(self, events: list[AlarmEvent]) -> None:
-        """Alarm events from elsewhere (patrols), applied in line with the engine's."""
-        with self._lock:
-            self._unapplied.extend(events)
-            self._apply_pending()
-
-    def take_readings(self) -> dict[str, int]:
-        """Messages accepted per site since the last call."""
-        with self._lock:
-            readings, self._readings = self._readings, {}
-        return readings
-
-    def tick(self) -> None:
-        """Timer: durations and offline that fire with no new message; now and then, save state."""
-        with self._lock:
-            self._unapplied.extend(self.engine.tick(now_ms()))
-            self._apply_pending()
-        self._ticks += 1
-        # The device directory and the engine's snapshot grow with the fleet: written every few
-        # seconds, they keep a restart close to the last state without holding up the collector.
-        if self._ticks % FLUSH_EVERY_TICKS == 0:
-            self.devices.flush()
-            self.save_if_changed()
-
-    def _apply_pending(self) -> None:
-        """Record alarm events as alarms and tickets, in the order the engine made them.
-
-        Runs under the engine's lock, so a raise from the timer and a clear from the collector
-        cannot land in the wrong order. When the database is unavailable (connection lost, locked,
-        read-only, full), the event stays first in line and is tried again on the next message or
-        tick: the engine already counts it as done, and every event after it would fail alike.
-        An event the database refuses for what it holds is set aside as a dead letter with the
-        reason, so that no single event can hold up the others (a fire alarm behind it).
-        """
-        devices: set[tuple[str, str]] = set()
-        points: list[Point] = []
-        while self._unapplied:
-            event = self._unapplied[0]
-            try:
-                points.append(alarm_point(event, self.tickets.apply_alarm(event)))
-            except Exception as exc:
-                if is_transient(exc):
-                    log.warning(
-                        "could not record %s %s on %s/%s (%s); %d event(s) wait for the next try",
-                        event.kind,
-                        event.rule,
-                        event.site,
-                        event.device_id,
-                        type(exc).__name__,
-                        len(self._unapplied),
-                    )
-                    break
-                log.exception("the records refused %s %s on %s/%s; set aside", *_names(event))
-                self._refuse(event, exc)
-            else:
-                self.alarm_events += 1
-                devices.add((event.site, event.device_id))
-            self._unapplied.popleft()
-            self._unapplied_changed = True
-        if points and self.record is not None:
-            self.record(points)
-        if self.alarm_client is not None:
-            for site, device_id in devices:
-                self.dispatcher.submit(functools.partial(self._publish_alarms, site, device_id))
-
-    def _refuse(self, event: AlarmEvent, exc: Exception) -> None:
-        """Keep an event the records refused as a dead letter (stage "alarm") with the reason."""
-        self.refused += 1
-        if self.set_aside is None:
-            return
-        reason = f"the records refused the alarm: {exc!r}"[:500]
-        payload = json.dumps(event_to_dict(event), default=repr)
-        topic = f"{event.site}/{event.device_type}/{event.device_id}/{event.rule}"
-        self.set_aside([DeadLetter(now_ms(), "alarm", topic, reason, truncated(payload))])
-
-    def _publish_alarms(self, site: str, device_id: str) -> None:
-        """Publish a device's active alarms (on the dispatcher thread)."""
-        with self.db.read() as s:
-            active = s.scalars(
-                select(Alarm).where(Alarm.site == site, Alarm.device_id == device_id, Alarm.active.is_(True))
-            ).all()
-            alarms = [
-                {
-                    "rule": a.rule,
-                    "class": a.severity,
-                    "since": a.raised_at.isoformat(),
-                    "ticket_id": a.ticket_id,
-                }
-                for a in active
-            ]
-        topic = alarm_topic(site, device_id)
-        # Retained while active; an empty retained message removes it when nothing is active.
-        payload = alarm_payload(device_id, alarms) if alarms else b""
-        assert self.alarm_client is not None
-        self.alarm_client.publish(topic, payload, qos=1, retain=True)
-
-    def on_ticket_change(self, change: TicketChange) -> None:
-        """Ticket listener: a resolved ticket clears its latched (instantaneous-event) alarms."""
-        if change.kind != "resolve" or change.device_id is None:
-            return
-        with self.db.read() as s:
-            latched = s.scalars(
-                select(Alarm).where(Alarm.ticket_id == change.ticket_id, Alarm.active.is_(False))
-            ).all()
-            rules = {a.rule for a in latched if a.detail.get("latched")}
-        with self._lock:
-            for rule in rules:
-                self.engine.clear(change.site, change.device_id, rule)
-        if rules and self.alarm_client is not None:
-            self.dispatcher.submit(functools.partial(self._publish_alarms, change.site, change.device_id))
-
-    def save_if_changed(self) -> None:
-        """Snapshot the engine when its pending or active state changed, so a restart keeps it."""
-        with self._lock:
-            if self.engine.version == self._saved_version and not self._unapplied_changed:
-                return
-            version, state = self.engine.version, self.engine.snapshot()
-            state["unapplied"] = [event_to_dict(e) for e in self._unapplied]
-            self._unapplied_changed = False
-        with self.state_db.session() as s:
-            row = s.get(EngineState, 1)
-            if row is None:
-                s.add(EngineState(id=1, saved_at=datetime.now(UTC), state=state))
-            else:
-                row.saved_at, row.state = datetime.now(UTC), state
-        self._saved_version = version
-
-
-def _names(event: AlarmEvent) -> tuple[str, str, str, str]:
-    return event.kind, event.rule, event.site, event.device_id
-
-
-def event_to_dict(event: AlarmEvent) -> dict[str, Any]:
-    """An alarm event as JSON-serialisable data, for the snapshot."""
-    doc = dataclasses.asdict(event)
-    doc["severity"] = event.severity.value
-    return doc
-
-
-def event_from_dict(doc: dict[str, Any]) -> AlarmEvent:
-    """An alarm event back from `event_to_dict`."""
-    return AlarmEvent(**{**doc, "severity": Severity(doc["severity"])})
-
-
-def load_engine_state(db: Database) -> dict[str, Any] | None:
-    """The engine's last snapshot, if any."""
-    with db.read() as s:
-        row = s.get(EngineState, 1)
-        return row.state if row else None
-
-
-def move_engine_state(records: Database, state_db: Database) -> None:
-    """Move a snapshot left among the records (by a version before `engine-state.db`) to its file.
-
-    The newer of the two wins, should an older version have run in between; none stays behind in
-    the records, where a stale copy could be restored later.
-    """
-    with records.session() as s:
-        old = s.get(EngineState, 1)
-        if old is None:
-            return
-        with state_db.session() as new:
-            current = new.get(EngineState, 1)
-            if current is None:
-                new.add(EngineState(id=1, saved_at=old.saved_at, state=old.state))
-            elif old.saved_at > current.saved_at:
-                current.saved_at, current.state = old.saved_at, old.state
-        s.delete(old)
 
 
 class Service:

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from collector.inbox import Inbox
-from facility.service import Pipeline, Service, load_engine_state
+from facility.pipeline import Pipeline, load_engine_state
+from facility.service import Service
 from ground.events import AlarmEvent
 from ground.severity import Severity
 from records.db import Database, migrate, sqlite_file_url

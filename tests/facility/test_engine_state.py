@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from facility.service import load_engine_state, move_engine_state
+from facility.pipeline import load_engine_state, move_engine_state
 from records.db import Database, migrate
 from records.models import EngineState
 
