@@ -23,7 +23,7 @@ from ground.events import AlarmEvent
 from ground.severity import Severity
 from records.db import Database, is_transient
 from records.devices import DeviceDirectory
-from records.models import Alarm, EngineState
+from records.models import Alarm, Device, EngineState
 from rules.engine import Engine
 from tickets.notify import Dispatcher, alarm_payload
 from tickets.service import TicketChange, TicketService
@@ -32,6 +32,8 @@ from tickets.timeline import alarm_point
 log = logging.getLogger(__name__)
 
 FLUSH_EVERY_TICKS = 3
+
+SetAside = Callable[[Sequence[DeadLetter]], None]
 
 
 class Pipeline:
@@ -45,6 +47,9 @@ class Pipeline:
         db: Database,
         dispatcher: Dispatcher,
         state_db: Database,
+        *,
+        record: Sink,
+        set_aside: SetAside,
         alarm_client: mqtt.Client | None = None,
         unapplied: Sequence[dict[str, Any]] = (),
     ) -> None:
@@ -64,8 +69,8 @@ class Pipeline:
         self._unapplied_changed = bool(unapplied)
         self._saved_version = -1
         self._ticks = 0
-        self.record: Sink | None = None  # where alarm points go (the collector's buffer)
-        self.set_aside: Callable[[Sequence[DeadLetter]], None] | None = None  # refused events go there
+        self.record = record  # where alarm points go (the collector's buffer)
+        self.set_aside = set_aside  # where refused events go (the collector's dead letters)
         self.refused = 0
         self._readings: dict[str, int] = {}
 
@@ -85,6 +90,13 @@ class Pipeline:
         with self._lock:
             self._unapplied.extend(events)
             self._apply_pending()
+
+    def register(self, device: Device) -> None:
+        """Tell the engine of a device registered ahead, so it is flagged offline if it never reports."""
+        with self._lock:
+            self.engine.register_device(
+                device.site, device.device_type, device.device_id, device.interval_s, now_ms()
+            )
 
     def take_readings(self) -> dict[str, int]:
         """Messages accepted per site since the last call."""
@@ -139,7 +151,7 @@ class Pipeline:
                 devices.add((event.site, event.device_id))
             self._unapplied.popleft()
             self._unapplied_changed = True
-        if points and self.record is not None:
+        if points:
             self.record(points)
         if self.alarm_client is not None:
             for site, device_id in devices:
@@ -148,8 +160,6 @@ class Pipeline:
     def _refuse(self, event: AlarmEvent, exc: Exception) -> None:
         """Keep an event the records refused as a dead letter (stage "alarm") with the reason."""
         self.refused += 1
-        if self.set_aside is None:
-            return
         reason = f"the records refused the alarm: {exc!r}"[:500]
         payload = json.dumps(event_to_dict(event), default=repr)
         topic = f"{event.site}/{event.device_type}/{event.device_id}/{event.rule}"

@@ -15,7 +15,7 @@ escaping; free text goes in string fields.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 
 from collector.lineprotocol import Point, Sink, format_fields
 from ground.clock import now_ms, to_ms
@@ -58,6 +58,17 @@ def ticket_point(change: TicketChange, at: datetime) -> Point:
         f"{format_fields(fields)},ticket_id={change.ticket_id}i {ts}"
     )
     return line, ts
+
+
+class ChangeRecorder:
+    """Ticket listener: each change becomes a point, at the time it is told, handed to the sink."""
+
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
+
+    def __call__(self, change: TicketChange) -> None:
+        """Record one change."""
+        self.sink([ticket_point(change, datetime.now(UTC))])
 
 
 # A person's action reaches listeners by its name; the measurement speaks of what happened.

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from collector.inbox import Inbox
+from collector.inbox import DeadLetter, Inbox
+from collector.lineprotocol import Point
 from facility.pipeline import Pipeline, load_engine_state
 from facility.service import Service
 from ground.events import AlarmEvent
@@ -93,8 +94,17 @@ def test_events_waiting_for_an_unreachable_database_survive_a_restart(tmp_path: 
     EngineState.metadata.create_all(state_db.engine, tables=[EngineState.__table__])  # type: ignore[list-item]
     down = Database(f"postgresql://facility@127.0.0.1:{free_port()}/facility")  # nothing listens there
     dispatcher = Dispatcher([])
+    points: list[Point] = []
+    refused: list[DeadLetter] = []
     first = Pipeline(
-        Engine(catalogue), TicketService(down), DeviceDirectory(down), down, dispatcher, state_db
+        Engine(catalogue),
+        TicketService(down),
+        DeviceDirectory(down),
+        down,
+        dispatcher,
+        state_db,
+        record=points.extend,
+        set_aside=refused.extend,
     )
     waiting = [_event("chiller-1", "chiller_trip", {}), _event("chiller-2", "chiller_trip", {})]
     first.submit(waiting)
@@ -112,6 +122,8 @@ def test_events_waiting_for_an_unreachable_database_survive_a_restart(tmp_path: 
         records,
         dispatcher,
         state_db,
+        record=points.extend,
+        set_aside=refused.extend,
         unapplied=saved["unapplied"],
     )
     second.tick()
