@@ -26,7 +26,7 @@ from records.devices import DeviceDirectory
 from records.models import Alarm, Device, EngineState
 from rules.engine import Engine
 from tickets.notify import Dispatcher, alarm_payload
-from tickets.service import TicketChange, TicketService
+from tickets.service import ChangeKind, TicketChange, TicketService
 from tickets.timeline import alarm_point
 
 log = logging.getLogger(__name__)
@@ -188,7 +188,7 @@ class Pipeline:
 
     def on_ticket_change(self, change: TicketChange) -> None:
         """Ticket listener: a resolved ticket clears its latched (instantaneous-event) alarms."""
-        if change.kind != "resolve" or change.device_id is None:
+        if change.kind is not ChangeKind.RESOLVED or change.device_id is None:
             return
         with self.db.read() as s:
             latched = s.scalars(

@@ -17,12 +17,12 @@ from apscheduler.schedulers.base import BaseScheduler
 
 from ground.severity import Severity
 from tickets.notify import Dispatcher
-from tickets.service import TicketChange, TicketService
+from tickets.service import ChangeKind, TicketChange, TicketService
 
 log = logging.getLogger(__name__)
 
-OPENING = ("opened", "reopened", "class_raised")
-ENDING = ("acknowledged", "resolve", "close")
+OPENING = (ChangeKind.OPENED, ChangeKind.REOPENED, ChangeKind.CLASS_RAISED)
+ENDING = (ChangeKind.ACKNOWLEDGED, ChangeKind.RESOLVED, ChangeKind.CLOSED)
 _COMMON = {"replace_existing": True, "coalesce": True, "max_instances": 1, "misfire_grace_time": 3600}
 
 
@@ -45,7 +45,7 @@ class Escalation:
     def _on_change(self, change: TicketChange) -> None:
         """Notify at once on opening; start or stop the timers."""
         if change.kind in OPENING:
-            self.dispatcher.notify(change, change.kind)
+            self.dispatcher.notify(change, change.kind.value)
             self._schedule(change)
         elif change.kind in ENDING:
             self._cancel(change.ticket_id)

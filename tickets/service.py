@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any, NamedTuple
 
 from sqlalchemy import func, select
@@ -80,12 +81,40 @@ class TicketFilter:
     offset: int = 0
 
 
+class ChangeKind(StrEnum):
+    """What happened to a ticket: the `change` tag of the `tickets` measurement, and what listeners hear."""
+
+    OPENED = "opened"
+    REOPENED = "reopened"
+    CLASS_RAISED = "class_raised"
+    RECURRED = "occurrence"  # the name dashboards and stored points already know it by
+    CORROBORATED = "corroborated"
+    ACKNOWLEDGED = "acknowledged"
+    ASSIGNED = "assigned"
+    STARTED = "started"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+    RENOTIFIED = "renotified"
+    ESCALATED = "escalated"
+
+
+# What a person's action did to the ticket.
+DONE: dict[Action, ChangeKind] = {
+    Action.ACKNOWLEDGE: ChangeKind.ACKNOWLEDGED,
+    Action.ASSIGN: ChangeKind.ASSIGNED,
+    Action.START: ChangeKind.STARTED,
+    Action.RESOLVE: ChangeKind.RESOLVED,
+    Action.CLOSE: ChangeKind.CLOSED,
+    Action.REOPEN: ChangeKind.REOPENED,
+}
+
+
 @dataclass
 class TicketChange:
     """What happened to a ticket, for notifiers and timers."""
 
     ticket_id: int
-    kind: str  # opened, reopened, class_raised, occurrence, acknowledged, assign, start, resolve, close, ...
+    kind: ChangeKind
     severity: Severity
     site: str
     device_id: str | None
@@ -196,7 +225,7 @@ class TicketService:
             if now - ticket.resolved_at <= timedelta(seconds=self.reopen_cooldown_s):
                 self._audit(s, ticket, SYSTEM, "reopen", {"by_rule": event.rule, "recurrence": True})
                 _reopen(ticket, now)
-                changes.append(self._change(ticket, "reopened"))
+                changes.append(self._change(ticket, ChangeKind.REOPENED))
             else:
                 # Resolved long enough ago that this is a new fault: close the old ticket.
                 ticket.status, ticket.closed_at, ticket.alarm_key = Status.CLOSED, now, None
@@ -232,7 +261,7 @@ class TicketService:
                 "open",
                 {"rule": event.rule, "class": event.severity.value, "detail": event.detail},
             )
-            changes.append(self._change(ticket, "opened"))
+            changes.append(self._change(ticket, ChangeKind.OPENED))
             return ticket
         ticket.occurrences += 1
         ticket.last_occurrence_at = now
@@ -240,7 +269,7 @@ class TicketService:
             self._raise_class(s, ticket, event.severity, event.rule, changes)
         else:
             self._audit(s, ticket, SYSTEM, "occurrence", {"rule": event.rule, "detail": event.detail})
-            changes.append(self._change(ticket, "occurrence"))
+            changes.append(self._change(ticket, ChangeKind.RECURRED))
         return ticket
 
     def _raise_class(
@@ -265,7 +294,7 @@ class TicketService:
             ticket.response_due = now + timedelta(seconds=severity.response_due_s)
             detail["acknowledge_again"] = True
         self._audit(s, ticket, SYSTEM, "class_raised", detail)
-        changes.append(self._change(ticket, "class_raised"))
+        changes.append(self._change(ticket, ChangeKind.CLASS_RAISED))
 
     def _clear(self, s: Session, event: AlarmEvent) -> int | None:
         alarm = s.scalars(
@@ -325,7 +354,7 @@ class TicketService:
             ticket.occurrences += 1
             ticket.last_occurrence_at = self.clock()
             self._audit(s, ticket, actor, "corroborated", detail)
-            change = self._change(ticket, "corroborated")
+            change = self._change(ticket, ChangeKind.CORROBORATED)
         self._tell([change])
 
     def open_ticket(self, new: NewTicket, actor: str) -> Ticket:
@@ -353,7 +382,7 @@ class TicketService:
             s.add(ticket)
             s.flush()
             self._audit(s, ticket, actor, "open", {"source": new.source.value, "class": new.severity.value})
-            change = self._change(ticket, "opened")
+            change = self._change(ticket, ChangeKind.OPENED)
         self._tell([change])
         return self.get(ticket.id)
 
@@ -404,8 +433,7 @@ class TicketService:
                 s.flush()
             except IntegrityError:
                 raise TransitionRefused("the device has another open ticket for its alarms") from None
-            kinds = {Action.ACKNOWLEDGE: "acknowledged", Action.REOPEN: "reopened"}
-            change = self._change(ticket, kinds.get(action, action.value))
+            change = self._change(ticket, DONE[action])
         self._tell([change])
         return self.get(ticket_id)
 
@@ -438,7 +466,7 @@ class TicketService:
                 return None
             ticket.notified_count += 1
             self._audit(s, ticket, SYSTEM, "renotified", {"count": ticket.notified_count})
-            return self._change(ticket, "renotified")
+            return self._change(ticket, ChangeKind.RENOTIFIED)
 
     def escalate(self, ticket_id: int) -> TicketChange | None:
         """Escalate an unacknowledged ticket one level; None once it is acknowledged or gone."""
@@ -448,7 +476,7 @@ class TicketService:
                 return None
             ticket.escalation_level += 1
             self._audit(s, ticket, SYSTEM, "escalated", {"level": ticket.escalation_level})
-            return self._change(ticket, "escalated")
+            return self._change(ticket, ChangeKind.ESCALATED)
 
     def unacknowledged(self, severities: Sequence[Severity]) -> list[Unacknowledged]:
         """Open tickets of these classes that nobody has acknowledged yet."""
@@ -537,18 +565,18 @@ class TicketService:
         s.add(AuditEntry(ticket_id=ticket.id, at=self.clock(), actor=actor, action=action, detail=detail))
 
     @staticmethod
-    def _change(ticket: Ticket, kind: str) -> TicketChange:
+    def _change(ticket: Ticket, kind: ChangeKind) -> TicketChange:
         return TicketChange(
-            ticket.id,
-            kind,
-            Severity(ticket.severity),
-            ticket.site,
-            ticket.device_id,
-            ticket.title,
-            ticket.source,
-            ticket.opened_at,
-            ticket.acknowledged_at,
-            ticket.resolved_at,
+            ticket_id=ticket.id,
+            kind=kind,
+            severity=Severity(ticket.severity),
+            site=ticket.site,
+            device_id=ticket.device_id,
+            title=ticket.title,
+            source=ticket.source,
+            opened_at=ticket.opened_at,
+            acknowledged_at=ticket.acknowledged_at,
+            resolved_at=ticket.resolved_at,
         )
 
     def _tell(self, changes: Sequence[TicketChange]) -> None:
@@ -583,6 +611,7 @@ def _location(device: Device | None) -> str | None:
 
 __all__ = [
     "ActionFields",
+    "ChangeKind",
     "NewTicket",
     "NotFound",
     "RecordMissing",

@@ -22,7 +22,7 @@ from ground.clock import now_ms, to_ms
 from ground.events import AlarmEvent
 from ground.severity import Severity
 from records.devices import DeviceDirectory, online
-from tickets.service import TicketChange, TicketService
+from tickets.service import ChangeKind, TicketChange, TicketService
 
 
 def alarm_point(event: AlarmEvent, ticket_id: int | None) -> Point:
@@ -46,15 +46,14 @@ def ticket_point(change: TicketChange, at: datetime) -> Point:
         "target_resolve_s": severity.resolve_due_s,
     }
     if change.opened_at is not None:
-        if change.kind == "acknowledged" and change.acknowledged_at is not None:
+        if change.kind is ChangeKind.ACKNOWLEDGED and change.acknowledged_at is not None:
             fields["seconds_to_acknowledge"] = (change.acknowledged_at - change.opened_at).total_seconds()
-        if change.kind == "resolve" and change.resolved_at is not None:
+        if change.kind is ChangeKind.RESOLVED and change.resolved_at is not None:
             fields["seconds_to_resolve"] = (change.resolved_at - change.opened_at).total_seconds()
     ts = to_ms(at)
-    kind = _PAST.get(change.kind, change.kind)
     line = (
         f"tickets,site={change.site},class={severity.value},source={change.source or 'unknown'},"
-        f"change={kind},ticket={change.ticket_id} "
+        f"change={change.kind.value},ticket={change.ticket_id} "
         f"{format_fields(fields)},ticket_id={change.ticket_id}i {ts}"
     )
     return line, ts
@@ -69,10 +68,6 @@ class ChangeRecorder:
     def __call__(self, change: TicketChange) -> None:
         """Record one change."""
         self.sink([ticket_point(change, datetime.now(UTC))])
-
-
-# A person's action reaches listeners by its name; the measurement speaks of what happened.
-_PAST = {"assign": "assigned", "start": "started", "resolve": "resolved", "close": "closed"}
 
 
 def site_status_point(site: str, counts: Mapping[str, float], ts: int) -> Point:

@@ -18,7 +18,7 @@ from patrol.timeline import patrol_checkpoint_point, patrol_round_point
 from tests.conftest import ADMIN_TOKEN, Publisher, make_settings, wait_until
 from tests.servers import Mosquitto
 from tickets.lifecycle import Action
-from tickets.service import ActionFields, TicketChange, TicketFilter
+from tickets.service import ActionFields, ChangeKind, TicketChange, TicketFilter
 from tickets.timeline import alarm_point, service_status_point, site_status_point, ticket_point
 
 T0 = 1_795_749_124_000
@@ -41,7 +41,15 @@ def test_every_point_parses_with_its_tags_and_typed_fields() -> None:
     assert alarm.fields == {"state": "raised", "title": 'Sump "B2"', "ticket_id": 7}
 
     acknowledged = TicketChange(
-        7, "acknowledged", Severity.MAJOR, "s1", None, "t", "alarm", OPENED, OPENED + timedelta(minutes=12)
+        ticket_id=7,
+        kind=ChangeKind.ACKNOWLEDGED,
+        severity=Severity.MAJOR,
+        site="s1",
+        device_id=None,
+        title="t",
+        source="alarm",
+        opened_at=OPENED,
+        acknowledged_at=OPENED + timedelta(minutes=12),
     )
     line, ts = ticket_point(acknowledged, OPENED + timedelta(minutes=12))
     ticket = parse_line(line)
@@ -59,7 +67,15 @@ def test_every_point_parses_with_its_tags_and_typed_fields() -> None:
     assert ts == int((OPENED + timedelta(minutes=12)).timestamp() * 1000)
 
     resolved = TicketChange(
-        7, "resolve", Severity.MAJOR, "s1", "d", "t", "alarm", OPENED, None, OPENED + timedelta(hours=2)
+        ticket_id=7,
+        kind=ChangeKind.RESOLVED,
+        severity=Severity.MAJOR,
+        site="s1",
+        device_id="d",
+        title="t",
+        source="alarm",
+        opened_at=OPENED,
+        resolved_at=OPENED + timedelta(hours=2),
     )
     fields = parse_line(ticket_point(resolved, OPENED)[0])
     assert fields.tags["change"] == "resolved" and fields.fields["seconds_to_resolve"] == 7200.0
