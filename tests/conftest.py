@@ -16,10 +16,18 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import text
 
 from collector.app import Collector
+from collector.inbox import DeadLetter
+from collector.lineprotocol import Point
 from collector.stores.base import TimeSeriesStore
 from collector.stores.factory import open_store
+from facility.pipeline import Pipeline
+from ground.clock import now_ms
+from ground.contract import decode
 from ground.settings import Settings
 from records.db import Database, make_engine, migrate
+from records.devices import DeviceDirectory
+from rules.catalogue import default_rules_path, load_rules
+from rules.engine import Engine
 from tests.servers import (
     Influxd,
     Mosquitto,
@@ -29,6 +37,9 @@ from tests.servers import (
     find_binary,
     require_services,
 )
+from tickets.notify import Dispatcher
+from tickets.service import TicketChange, TicketService
+from tickets.timeline import ChangeRecorder
 
 
 def _binary(name: str) -> str:
@@ -274,3 +285,53 @@ def db(db_url: str) -> Iterator[Database]:
     migrate(database.engine)
     yield database
     database.close()
+
+
+class FedPipeline:
+    """A Pipeline over real records, handed decoded messages directly, as the collector would.
+
+    No broker: a message is decoded by the contract and given to `Pipeline.handle`, the way Home
+    Assistant's tests fire MQTT messages at an integration. What the pipeline records for the
+    time-series store and sets aside as dead letters is kept in lists.
+    """
+
+    def __init__(self, db: Database) -> None:
+        from facility.service import Relay
+
+        self.points: list[Point] = []
+        self.set_aside: list[DeadLetter] = []
+        self.dispatcher = Dispatcher([])
+        to_pipeline = Relay[TicketChange]("the pipeline")
+        self.tickets = TicketService(db, listeners=[to_pipeline, ChangeRecorder(self.points.extend)])
+        self.pipeline = Pipeline(
+            Engine(load_rules(default_rules_path())),
+            self.tickets,
+            DeviceDirectory(db),
+            db,
+            self.dispatcher,
+            db,
+            record=self.points.extend,
+            set_aside=self.set_aside.extend,
+        )
+        to_pipeline.bind(self.pipeline.on_ticket_change)
+
+    def deliver(self, topic: str, payload: dict[str, Any], received_ms: int | None = None) -> None:
+        """Decode one message as the collector does and hand it to the pipeline."""
+        received = now_ms() if received_ms is None else received_ms
+        self.pipeline.handle([decode(topic, json.dumps(payload).encode(), received)])
+
+    def measurements(self, name: str) -> list[str]:
+        """The recorded points of one measurement, as line protocol."""
+        return [line for line, _ts in self.points if line.startswith(f"{name},")]
+
+    def close(self) -> None:
+        """Deliver what the dispatcher holds, then stop it."""
+        self.dispatcher.stop()
+
+
+@pytest.fixture
+def pipeline(db: Database) -> Iterator[FedPipeline]:
+    """A pipeline over the records database (SQLite, then PostgreSQL), fed without a broker."""
+    fed = FedPipeline(db)
+    yield fed
+    fed.close()
