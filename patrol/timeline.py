@@ -12,6 +12,7 @@ from datetime import datetime
 
 from collector.lineprotocol import Point, format_fields
 from ground.clock import to_ms
+from patrol.evaluation import RoundStatus, VisitStatus
 
 
 def patrol_round_point(
@@ -23,7 +24,7 @@ def patrol_round_point(
     the new point must replace the old one (same series, same time) rather than sit beside it.
     """
     ts = to_ms(start)
-    fields = {"status": status, "completed": float(status == "completed"), **counts}
+    fields = {"status": status, "completed": float(status == RoundStatus.COMPLETED), **counts}
     line = (
         f"patrol_rounds,site={site},route={route},guard={guard} "
         f"{format_fields(fields)},round_id={round_id}i {ts}"
@@ -43,7 +44,7 @@ def patrol_checkpoint_point(
 ) -> Point:
     """A checkpoint of a round whose status is final, at its due time (status a field, as above)."""
     ts = to_ms(due)
-    fields = {"status": status, "missed": float(status == "missed"), "offset_s": offset_s}
+    fields = {"status": status, "missed": float(status == VisitStatus.MISSED), "offset_s": offset_s}
     line = (
         f"patrol_checkpoints,site={site},route={route},guard={guard},checkpoint={checkpoint} "
         f"{format_fields(fields)},round_id={round_id}i {ts}"

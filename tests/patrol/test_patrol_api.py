@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import collections
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -331,7 +330,7 @@ def test_a_redelivered_scan_or_finding_is_applied_once(
     wait_until(lambda: service.collector.accepted == 4, what="all four delivered")
     wait_until(lambda: _statuses(api, created["id"])["cp-a"] == "on_time", what="the scan")
     assert len(_patrol_tickets(api)) == 1
-    assert service.patrol._retry == collections.deque()
+    assert service.patrol.intake.waiting == 0
 
 
 def test_a_finding_at_the_moment_of_its_scan_is_kept_as_well(
