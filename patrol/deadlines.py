@@ -42,12 +42,13 @@ class RoundJudge:
         clock: Callable[[], datetime],
         emit: Callable[[list[AlarmEvent]], None],
         lock: threading.RLock,
+        record: Sink | None = None,
     ) -> None:
         self.db = db
         self.timing = timing
         self.clock = clock
         self.emit = emit
-        self.record: Sink | None = None  # where round outcomes go (the time-series store)
+        self.record = record  # where round outcomes go (the time-series store)
         self._lock = lock
 
     def due(self) -> list[int]:

@@ -53,6 +53,7 @@ class PatrolService:
         timing: Timing | None = None,
         zone: ZoneInfo = UTC_ZONE,
         clock: Callable[[], datetime] = utcnow,
+        record: Sink | None = None,
     ) -> None:
         self.db = db
         self.tickets = tickets
@@ -62,12 +63,12 @@ class PatrolService:
         self.clock = clock
         self._lock = threading.RLock()
         self.records = PatrolRecords(db, self.timing, zone, clock, self._lock)
-        self.judge = RoundJudge(db, self.timing, clock, emit, self._lock)
+        self.judge = RoundJudge(db, self.timing, clock, emit, self._lock, record)
         self.intake = Intake(db, tickets, self.timing, clock, emit, self.judge.judge, self._lock)
 
     @property
     def record(self) -> Sink | None:
-        """Where round outcomes go (the time-series store); set once the collector exists."""
+        """Where round outcomes go (the time-series store)."""
         return self.judge.record
 
     @record.setter

@@ -62,8 +62,9 @@ class Patrol:
         self.events: list[AlarmEvent] = []
         self.points: list[Point] = []
         self.tickets = TicketService(db, clock=self.clock)
-        self.service = PatrolService(db, self.tickets, self.events.extend, TIMING, clock=self.clock)
-        self.service.record = self.points.extend
+        self.service = PatrolService(
+            db, self.tickets, self.events.extend, TIMING, clock=self.clock, record=self.points.extend
+        )
         self.db = db
 
     def walk(self, minutes: float, tag: str, **kw: Any) -> None:
