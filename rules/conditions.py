@@ -17,17 +17,15 @@ from __future__ import annotations
 
 import ast
 import operator
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ground import datafiles
 from ground.contract import BOOL, DEVICE_TYPES, NUMBER, MetricType
-
-MAX_DURATION_MS = 7 * 24 * 3600 * 1000
-
-_UNITS_MS = {"ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
-_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|min|h|d)\s*")
+from ground.datafiles import MAX_DURATION_MS as MAX_DURATION_MS  # re-exported: durations live in ground
+from ground.datafiles import DurationError
+from ground.datafiles import format_duration as format_duration
 
 
 class ConditionError(ValueError):
@@ -35,27 +33,11 @@ class ConditionError(ValueError):
 
 
 def parse_duration(text: object) -> int:
-    """Milliseconds from `0s`, `15s`, `10min`, `2h`, `1d` or `500ms`; 0 to 7 days."""
-    if not isinstance(text, str):
-        raise ConditionError(f"{text!r} is not a duration: write it with a unit, like '15s' or '10min'")
-    match = _DURATION.fullmatch(text)
-    if match is None:
-        raise ConditionError(f"{text!r} is not a duration: a number and one of ms, s, min, h, d")
-    ms = float(match[1]) * _UNITS_MS[match[2]]
-    if ms != int(ms):
-        raise ConditionError(f"{text!r} is not a whole number of milliseconds")
-    if ms > MAX_DURATION_MS:
-        raise ConditionError(f"{text!r} is longer than 7 days")
-    return int(ms)
-
-
-def format_duration(ms: int) -> str:
-    """The shortest of `1h`, `10min`, `15s`, `500ms` that says `ms` exactly."""
-    for unit in ("d", "h", "min", "s"):
-        size = _UNITS_MS[unit]
-        if ms and ms % size == 0:
-            return f"{ms // size}{unit}"
-    return f"{ms}ms" if ms else "0s"
+    """Milliseconds from `15s`, `10min`, `2h` … (ground.datafiles.parse_duration), as a ConditionError."""
+    try:
+        return datafiles.parse_duration(text)
+    except DurationError as exc:
+        raise ConditionError(str(exc)) from None
 
 
 def mean_key(metric: str, window_ms: int) -> str:
