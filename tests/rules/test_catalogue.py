@@ -265,6 +265,30 @@ def test_rule_problems_name_rule_and_field(fields: dict[str, object], problem: s
 
 
 @pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (
+            _rule(device_type="fire_panel", when=None, event=["FIRE_ALARM"], **{"for": None}),
+            "rule 'fire_tank_low', field 'event': unknown event code ['FIRE_ALARM'] for fire_panel",
+        ),
+        (_rule(device_type=["elevator"]), "rule 'fire_tank_low', field 'device_type': unknown device type"),
+        (
+            MINIMAL + "overrides:\n  - {rule: fire_tank_low, site: [site-01], enabled: false}\n",
+            "override #1 (rule 'fire_tank_low'), field 'site': ['site-01'] is not a valid site",
+        ),
+        (
+            MINIMAL + "overrides:\n  - {rule: [fire_tank_low], enabled: false}\n",
+            "override #1 (rule ['fire_tank_low']), field 'rule': no rule ['fire_tank_low'] to override",
+        ),
+    ],
+)
+def test_a_list_where_a_name_belongs_is_a_problem_not_a_crash(text: str, problem: str) -> None:
+    problems = _problems(text)
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(problem), problems
+
+
+@pytest.mark.parametrize(
     ("override", "problem"),
     [
         (
