@@ -14,7 +14,7 @@ from ground.contract import DEVICE_TYPES, MAX_TS_MS, Kind, decode
 from ground.settings import MqttEndpoint
 from ground.severity import Severity
 from rules.catalogue import OFFLINE, default_catalogue
-from simulators import scenario
+from simulators import scenario, scenario_play
 from simulators.scenario import Scenario, ScenarioError, load, messages, scenario_paths
 from tests.servers import free_port
 
@@ -445,7 +445,7 @@ def test_run_refuses_a_negative_speed(tmp_path: Path) -> None:
 
 
 def test_run_says_when_no_broker_answers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(scenario, "CONNECT_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(scenario_play, "CONNECT_TIMEOUT_S", 0.5)
     endpoint = MqttEndpoint(f"mqtt://127.0.0.1:{free_port()}")
     with pytest.raises(ConnectionError, match="cannot connect"):
         scenario.run(endpoint, load(write(tmp_path, GOOD)), threading.Event())
