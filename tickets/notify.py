@@ -96,6 +96,15 @@ class Dispatcher:
             except Exception:
                 log.exception("notification failed")
 
+    def drain(self, timeout_s: float = 5.0) -> bool:
+        """Wait until every job queued before this call has run; False if that took too long."""
+        done = threading.Event()
+        try:
+            self._queue.put(done.set, timeout=timeout_s)
+        except queue.Full:
+            return False
+        return done.wait(timeout_s)
+
     def stop(self, timeout_s: float = 5.0) -> None:
         """Deliver what is queued, then stop."""
         self._queue.put(None)
