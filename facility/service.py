@@ -305,8 +305,8 @@ class Service:
         return counters(self.collector, self.pipeline)
 
     def start(self) -> None:
-        """Start the timers, the alarm publisher and the collector."""
-        escalation.current = self.escalation
+        """Start the timers, the alarm publisher and the collector; refused while another one runs here."""
+        escalation.activate(self.escalation)  # first: a refused start leaves nothing running
         self._every(TICK_S, self.pipeline.tick, "rules-tick")
         self._every(self.settings.status_interval_s, self.status.write, "site-status")
         # Patrol deadlines: each round keeps its next one, so a restart loses none.
@@ -348,16 +348,18 @@ class Service:
     def stop(self) -> None:
         """Stop the collector, the timers and the notifiers; keep the engine's state."""
         self._stop.set()
-        self._collector_thread.join(30)
+        if self._collector_thread.ident is not None:  # a refused start never started it
+            self._collector_thread.join(30)
         self.timer_jobs.stop()  # timers still being scheduled reach the job store first
-        self.scheduler.shutdown(wait=False)
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
         self.pipeline.devices.flush()
         self.pipeline.save_if_changed()
         self.dispatcher.stop()
         if self.alarm_client is not None:
             self.alarm_client.disconnect()
             self.alarm_client.loop_stop()
-        escalation.current = None
+        escalation.deactivate(self.escalation)
         self.store.close()
         if self.state_db is not self.db:
             self.state_db.close()

@@ -2,18 +2,21 @@
 
 Emergency: re-notified every 5 min until acknowledged, escalated after 15 min; major: escalated
 after 30 min (defaults; settings change them). The persistent job store keeps jobs as references
-to the module functions below, which find the running service through `current`.
+to the module functions below, which find the running service's escalation through `activate`:
+one per process, since a job names only its ticket.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
 from apscheduler.jobstores.base import JobLookupError
-from apscheduler.schedulers.base import BaseScheduler
 
 from ground.severity import Severity
 from tickets.notify import Dispatcher
@@ -26,11 +29,24 @@ ENDING = (ChangeKind.ACKNOWLEDGED, ChangeKind.RESOLVED, ChangeKind.CLOSED)
 _COMMON = {"replace_existing": True, "coalesce": True, "max_instances": 1, "misfire_grace_time": 3600}
 
 
+class Scheduler(Protocol):
+    """What escalation asks of APScheduler's scheduler."""
+
+    def add_job(self, func: Callable[..., object], trigger: str, **options: Any) -> object:
+        """Add or replace a job."""
+
+    def remove_job(self, job_id: str) -> None:
+        """Remove a job; JobLookupError if there is none."""
+
+    def get_jobs(self) -> Sequence[Any]:
+        """Every job, each with its `id`."""
+
+
 @dataclass
 class Escalation:
     """Schedules and runs the re-notification and escalation timers of tickets."""
 
-    scheduler: BaseScheduler
+    scheduler: Scheduler
     tickets: TicketService
     dispatcher: Dispatcher  # notifications: a slow webhook may hold these up
     timers: Dispatcher  # scheduling, on a thread and an unbounded queue of its own: never dropped
@@ -135,16 +151,38 @@ class Escalation:
             self.dispatcher.notify(change, "escalated")
 
 
-current: Escalation | None = None
+_active: Escalation | None = None
+_active_lock = threading.Lock()
+
+
+def activate(escalation: Escalation) -> None:
+    """Make `escalation` the one the persisted jobs run on; a second one in the process is refused.
+
+    A job names only its ticket, so two services in one process would each run the other's jobs
+    on their own records.
+    """
+    global _active
+    with _active_lock:
+        if _active is not None and _active is not escalation:
+            raise RuntimeError("another service's escalation is active in this process; stop it first")
+        _active = escalation
+
+
+def deactivate(escalation: Escalation) -> None:
+    """Jobs that fire from now on find no escalation (and do nothing), unless another is active."""
+    global _active
+    with _active_lock:
+        if _active is escalation:
+            _active = None
 
 
 def renotify(ticket_id: int) -> None:
     """Job: re-notify (see Escalation.renotify)."""
-    if current is not None:
-        current.renotify(ticket_id)
+    if _active is not None:
+        _active.renotify(ticket_id)
 
 
 def escalate(ticket_id: int) -> None:
     """Job: escalate (see Escalation.escalate)."""
-    if current is not None:
-        current.escalate(ticket_id)
+    if _active is not None:
+        _active.escalate(ticket_id)

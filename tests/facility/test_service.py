@@ -8,7 +8,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -104,9 +103,17 @@ def test_unacknowledged_emergency_is_renotified_and_escalated_until_acknowledged
         assert t.escalation_level == 1 and t.notified_count >= 1
         assert webhook.received[0]["class"] == "emergency" and webhook.received[0]["site"] == "s1"
         service.tickets.act(ticket.id, Action.ACKNOWLEDGE, ActionFields(), "eng")
-        time.sleep(0.3)
+        # Once the timers' thread has handled the acknowledgement, no timer is left to fire, and
+        # the records count no re-notification or escalation of an acknowledged ticket.
+        assert service.timer_jobs.drain()
+        assert not {f"renotify-{ticket.id}", f"escalate-{ticket.id}"} & {
+            j.id for j in service.scheduler.get_jobs()
+        }
+        t = service.tickets.get(ticket.id)
+        told = 1 + t.notified_count + t.escalation_level  # opened, each re-notification, the escalation
+        wait_until(lambda: len(webhook.reasons(ticket.id)) == told, what="every notification counted")
         count = len(webhook.reasons(ticket.id))
-        time.sleep(2.5)
+        assert service.dispatcher.drain()
         assert len(webhook.reasons(ticket.id)) == count, "notified again after the acknowledgement"
     finally:
         service.stop()
@@ -338,3 +345,18 @@ def test_resolving_a_latched_alarm_clears_the_devices_alarm_topic(
         assert service.engine.active() == []
     finally:
         service.stop()
+
+
+def test_a_second_service_in_the_process_is_refused_while_the_first_runs(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    """The persisted timers find the running service by its process: two would run each other's jobs."""
+    first = _start(tmp_path / "first", mosquitto)
+    second = Service(make_settings(tmp_path / "second", mqtt_url=mosquitto.url, admin_token=ADMIN_TOKEN))
+    try:
+        with pytest.raises(RuntimeError, match="another service"):
+            second.start()
+        assert first.collector.connected.is_set(), "the first goes on"
+    finally:
+        second.stop()  # never started: it releases what it opened
+        first.stop()
