@@ -156,8 +156,8 @@ def wire(settings: Settings, res: Resources) -> Parts:
             start_grace_s=settings.patrol_start_grace_s,
         ),
         ZoneInfo(settings.timezone),
+        record=record,
     )
-    patrol.record = record  # PatrolService takes no sink at construction yet
     collector = Collector(settings, res.store, handlers=[pipeline.handle, patrol.handle], lock_data_dir=False)
     status = StatusWriter(
         res.devices,
