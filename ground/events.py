@@ -8,7 +8,7 @@ from typing import Any, Literal
 from ground.severity import Severity
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AlarmEvent:
     """An alarm raised or cleared on one device by one rule."""
 

@@ -46,15 +46,20 @@ def round_subject(round_id: int) -> str:
 def unknown_tag(event: ReaderEvent) -> AlarmEvent:
     """A tag no checkpoint of the site has: the site's one "unknown tags" ticket gathers them."""
     return AlarmEvent(
-        "raised",
-        event.site,
-        TAG,
-        UNKNOWN_TAGS,
-        PatrolRule.UNKNOWN_TAG.value,
-        Severity.ROUTINE,
-        event.ts,
-        "Unknown patrol tags",
-        {"code": PatrolRule.UNKNOWN_TAG.code, "tag": event.tag, "guard": event.guard, "reader": event.reader},
+        kind="raised",
+        site=event.site,
+        device_type=TAG,
+        device_id=UNKNOWN_TAGS,
+        rule=PatrolRule.UNKNOWN_TAG.value,
+        severity=Severity.ROUTINE,
+        ts=event.ts,
+        title="Unknown patrol tags",
+        detail={
+            "code": PatrolRule.UNKNOWN_TAG.code,
+            "tag": event.tag,
+            "guard": event.guard,
+            "reader": event.reader,
+        },
         source=Source.PATROL.value,
     )
 
@@ -97,15 +102,15 @@ def round_not_started(r: PatrolRound, route_name: str, timing: Timing) -> AlarmE
 def cleared(r: PatrolRound, rule: PatrolRule, now: datetime) -> AlarmEvent:
     """The round's alarm of `rule` no longer holds (a late upload filled the gap)."""
     return AlarmEvent(
-        "cleared",
-        r.site,
-        ROUND,
-        round_subject(r.id),
-        rule.value,
-        Severity.MAJOR,
-        to_ms(now),
-        "",
-        {},
+        kind="cleared",
+        site=r.site,
+        device_type=ROUND,
+        device_id=round_subject(r.id),
+        rule=rule.value,
+        severity=Severity.MAJOR,
+        ts=to_ms(now),
+        title="",
+        detail={},
         source=Source.PATROL.value,
         round_id=r.id,
     )
@@ -120,15 +125,15 @@ def _raised(
     severity: Severity = Severity.MAJOR,
 ) -> AlarmEvent:
     return AlarmEvent(
-        "raised",
-        r.site,
-        ROUND,
-        round_subject(r.id),
-        rule.value,
-        severity,
-        ts,
-        title,
-        detail,
+        kind="raised",
+        site=r.site,
+        device_type=ROUND,
+        device_id=round_subject(r.id),
+        rule=rule.value,
+        severity=severity,
+        ts=ts,
+        title=title,
+        detail=detail,
         source=Source.PATROL.value,
         round_id=r.id,
     )

@@ -71,10 +71,6 @@ class PatrolService:
         """Where round outcomes go (the time-series store)."""
         return self.judge.record
 
-    @record.setter
-    def record(self, sink: Sink | None) -> None:
-        self.judge.record = sink
-
     # --- checkpoints, routes, plans ------------------------------------------------------------
 
     def add_checkpoint(self, cp: PatrolCheckpoint) -> PatrolCheckpoint:

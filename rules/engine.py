@@ -371,15 +371,15 @@ class Engine:
         self.version += 1
         out.append(
             AlarmEvent(
-                "raised",
-                dev.site,
-                dev.device_type,
-                dev.device_id,
-                rule.id,
-                rule.severity,
-                ts,
-                rule.title,
-                detail,
+                kind="raised",
+                site=dev.site,
+                device_type=dev.device_type,
+                device_id=dev.device_id,
+                rule=rule.id,
+                severity=rule.severity,
+                ts=ts,
+                title=rule.title,
+                detail=detail,
             )
         )
 
@@ -399,7 +399,17 @@ class Engine:
             detail = self._detail(rule, dev.values) if rule is not None else {}
         title = rule.title if rule is not None else rid
         out.append(
-            AlarmEvent("cleared", dev.site, dev.device_type, dev.device_id, rid, severity, ts, title, detail)
+            AlarmEvent(
+                kind="cleared",
+                site=dev.site,
+                device_type=dev.device_type,
+                device_id=dev.device_id,
+                rule=rid,
+                severity=severity,
+                ts=ts,
+                title=title,
+                detail=detail,
+            )
         )
 
     # Devices.

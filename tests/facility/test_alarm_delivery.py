@@ -29,7 +29,15 @@ pytestmark = pytest.mark.services
 
 def _event(device_id: str, rule: str, detail: dict[str, object]) -> AlarmEvent:
     return AlarmEvent(
-        "raised", "s1", "chiller", device_id, rule, Severity.MAJOR, int(time.time() * 1000), rule, detail
+        kind="raised",
+        site="s1",
+        device_type="chiller",
+        device_id=device_id,
+        rule=rule,
+        severity=Severity.MAJOR,
+        ts=int(time.time() * 1000),
+        title=rule,
+        detail=detail,
     )
 
 

@@ -41,15 +41,15 @@ def test_a_clear_clears_the_alarm(pipeline: FedPipeline) -> None:
 def test_an_event_the_records_refuse_is_set_aside_and_the_next_goes_on(pipeline: FedPipeline) -> None:
     # A NaN in the detail: the records' JSON columns refuse it on SQLite and PostgreSQL alike.
     refused = AlarmEvent(
-        "raised",
-        "s1",
-        "chiller",
-        "chiller-9",
-        "chiller_trip",
-        Severity.MAJOR,
-        now_ms(),
-        "trip",
-        {"t": math.nan},
+        kind="raised",
+        site="s1",
+        device_type="chiller",
+        device_id="chiller-9",
+        rule="chiller_trip",
+        severity=Severity.MAJOR,
+        ts=now_ms(),
+        title="trip",
+        detail={"t": math.nan},
     )
     pipeline.pipeline.submit([refused])
     [letter] = pipeline.set_aside

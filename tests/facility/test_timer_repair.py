@@ -22,7 +22,15 @@ pytestmark = pytest.mark.services
 
 def _raise(tickets: TicketService, device_id: str, severity: Severity) -> int:
     event = AlarmEvent(
-        "raised", "s1", "elevator", device_id, f"rule_{severity}", severity, int(time.time() * 1000), "x", {}
+        kind="raised",
+        site="s1",
+        device_type="elevator",
+        device_id=device_id,
+        rule=f"rule_{severity}",
+        severity=severity,
+        ts=int(time.time() * 1000),
+        title="x",
+        detail={},
     )
     ticket_id = tickets.apply_alarm(event)
     assert ticket_id is not None

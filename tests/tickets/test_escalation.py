@@ -94,15 +94,15 @@ class Timers:
     def open(self, device_id: str, severity: Severity) -> int:
         """Raise an alarm of this class on a device; its ticket's id."""
         event = AlarmEvent(
-            "raised",
-            "s1",
-            "elevator",
-            device_id,
-            f"rule_{severity}",
-            severity,
-            int(time.time() * 1000),
-            "x",
-            {},
+            kind="raised",
+            site="s1",
+            device_type="elevator",
+            device_id=device_id,
+            rule=f"rule_{severity}",
+            severity=severity,
+            ts=int(time.time() * 1000),
+            title="x",
+            detail={},
         )
         ticket_id = self.tickets.apply_alarm(event)
         assert ticket_id is not None

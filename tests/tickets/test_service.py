@@ -20,7 +20,17 @@ def alarm(
     rule: str, severity: Severity, ts: int = T0, kind: str = "raised", device: str = "elev-1"
 ) -> AlarmEvent:
     """An alarm event of the rules engine."""
-    return AlarmEvent(kind, "s1", "elevator", device, rule, severity, ts, rule.replace("_", " "), {"x": 1})  # type: ignore[arg-type]
+    return AlarmEvent(
+        kind=kind,  # type: ignore[arg-type]
+        site="s1",
+        device_type="elevator",
+        device_id=device,
+        rule=rule,
+        severity=severity,
+        ts=ts,
+        title=rule.replace("_", " "),
+        detail={"x": 1},
+    )
 
 
 def test_a_raised_alarm_opens_one_ticket_with_its_class_and_due_time(tickets: TicketService) -> None:
@@ -248,15 +258,15 @@ def test_resolving_clears_a_latched_alarm_but_not_a_condition_that_still_holds(
     tickets: TicketService,
 ) -> None:
     button = AlarmEvent(
-        "raised",
-        "s1",
-        "elevator",
-        "elev-1",
-        "alarm_button",
-        Severity.EMERGENCY,
-        T0,
-        "alarm button",
-        {"code": "ALARM_BUTTON", "state": None, "detail": {}},
+        kind="raised",
+        site="s1",
+        device_type="elevator",
+        device_id="elev-1",
+        rule="alarm_button",
+        severity=Severity.EMERGENCY,
+        ts=T0,
+        title="alarm button",
+        detail={"code": "ALARM_BUTTON", "state": None, "detail": {}},
     )
     ticket_id = tickets.apply_alarm(button)
     tickets.apply_alarm(alarm("stop_outside_door_zone", Severity.MAJOR, ts=T0 + 1000))

@@ -27,7 +27,15 @@ OPENED = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
 
 def test_every_point_parses_with_its_tags_and_typed_fields() -> None:
     event = AlarmEvent(
-        "raised", "s1", "sump_pit", "sump-1", "sump_flooding", Severity.EMERGENCY, T0, 'Sump "B2"', {}
+        kind="raised",
+        site="s1",
+        device_type="sump_pit",
+        device_id="sump-1",
+        rule="sump_flooding",
+        severity=Severity.EMERGENCY,
+        ts=T0,
+        title='Sump "B2"',
+        detail={},
     )
     alarm = parse_line(alarm_point(event, 7)[0])
     assert alarm.measurement == "alarms" and alarm.time == T0
