@@ -1,0 +1,209 @@
+"""Alarm events become alarms and tickets: one open ticket per device, races absorbed."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ground.clock import from_ms
+from ground.events import AlarmEvent
+from ground.severity import Severity
+from records.models import Alarm, Ticket
+from tickets.changes import ChangeKind, TicketChange
+from tickets.lifecycle import Source, Status
+from tickets.store import SYSTEM, NotFound, TicketStore, location_of, log, reopen
+
+
+class AlarmIntake(TicketStore):
+    """Records raised and cleared alarms, opening, updating or reopening the device's ticket."""
+
+    def apply_alarm(self, event: AlarmEvent) -> int | None:
+        """Record a raised or cleared alarm; a raise opens or updates the device's ticket. Returns its id."""
+        for attempt in range(5):
+            changes: list[TicketChange] = []
+            try:
+                with self.db.session() as s:
+                    ticket_id: int | None = (
+                        self._raise(s, event, changes) if event.kind == "raised" else self._clear(s, event)
+                    )
+            except IntegrityError:
+                # Another worker inserted the same alarm or ticket first; read it and go on.
+                log.debug(
+                    "alarm %s/%s/%s raced another worker (try %d)",
+                    event.site,
+                    event.device_id,
+                    event.rule,
+                    attempt + 1,
+                )
+                continue
+            self._tell(changes)
+            return ticket_id
+        raise RuntimeError(f"could not record alarm {event.rule} on {event.device_id} after 5 tries")
+
+    def _raise(self, s: Session, event: AlarmEvent, changes: list[TicketChange]) -> int:
+        now = self.clock()
+        alarm = s.scalars(
+            select(Alarm).where(
+                Alarm.site == event.site,
+                Alarm.device_id == event.device_id,
+                Alarm.rule == event.rule,
+                Alarm.active.is_(True),
+            )
+        ).one_or_none()
+        raised_at = from_ms(event.ts)
+        if (
+            alarm is not None
+            and raised_at in (alarm.raised_at, alarm.last_seen)
+            and alarm.ticket_id is not None
+        ):
+            # The same raise again (a redelivery, a replay or a second worker): nothing new.
+            return alarm.ticket_id
+        ticket = self._ticket_for(s, event, now, changes)
+        if alarm is None:
+            alarm = Alarm(
+                site=event.site,
+                device_id=event.device_id,
+                device_type=event.device_type,
+                rule=event.rule,
+                severity=event.severity.value,
+                title=event.title,
+                active=True,
+                raised_at=raised_at,
+                last_seen=raised_at,
+                count=1,
+                detail=_alarm_detail(event),
+            )
+            s.add(alarm)
+        else:
+            alarm.count += 1
+            alarm.last_seen = raised_at
+            alarm.detail = _alarm_detail(event)
+        alarm.ticket_id = ticket.id
+        s.flush()
+        return ticket.id
+
+    def _ticket_for(
+        self, s: Session, event: AlarmEvent, now: datetime, changes: list[TicketChange]
+    ) -> Ticket:
+        """The device's ticket for this alarm: its open one, reopened, or a new one."""
+        key = f"{event.site}/{event.device_id}"
+        # Locked (PostgreSQL) so a person's action on the same ticket waits for this one.
+        ticket = s.scalars(select(Ticket).where(Ticket.alarm_key == key).with_for_update()).one_or_none()
+        if ticket is not None and ticket.status == Status.RESOLVED:
+            assert ticket.resolved_at is not None
+            if now - ticket.resolved_at <= timedelta(seconds=self.reopen_cooldown_s):
+                self._audit(s, ticket, SYSTEM, "reopen", {"by_rule": event.rule, "recurrence": True})
+                reopen(ticket, now)
+                changes.append(self._change(ticket, ChangeKind.REOPENED))
+            else:
+                # Resolved long enough ago that this is a new fault: close the old ticket.
+                ticket.status, ticket.closed_at, ticket.alarm_key = Status.CLOSED, now, None
+                self._audit(s, ticket, SYSTEM, "close", {"reason": "new fault after the cooldown"})
+                s.flush()
+                ticket = None
+        if ticket is None:
+            device = self._device(s, event.site, event.device_id)
+            label = device.label() if device else event.device_id
+            ticket = Ticket(
+                site=event.site,
+                device_id=event.device_id,
+                device_type=event.device_type,
+                rule=event.rule,
+                severity=event.severity.value,
+                status=Status.OPEN,
+                source=Source(event.source),
+                title=f"{event.title} — {label}",
+                location=location_of(device) or event.detail.get("location"),
+                opened_at=now,
+                response_due=now + timedelta(seconds=event.severity.response_due_s),
+                occurrences=1,
+                last_occurrence_at=now,
+                alarm_key=key,
+                patrol_round_id=event.round_id,
+            )
+            s.add(ticket)
+            s.flush()
+            self._audit(
+                s,
+                ticket,
+                SYSTEM,
+                "open",
+                {"rule": event.rule, "class": event.severity.value, "detail": event.detail},
+            )
+            changes.append(self._change(ticket, ChangeKind.OPENED))
+            return ticket
+        ticket.occurrences += 1
+        ticket.last_occurrence_at = now
+        if event.severity > Severity(ticket.severity):
+            self._raise_class(s, ticket, event.severity, event.rule, changes)
+        else:
+            self._audit(s, ticket, SYSTEM, "occurrence", {"rule": event.rule, "detail": event.detail})
+            changes.append(self._change(ticket, ChangeKind.RECURRED))
+        return ticket
+
+    def _raise_class(
+        self, s: Session, ticket: Ticket, severity: Severity, rule: str | None, changes: list[TicketChange]
+    ) -> None:
+        """A ticket's class only rises; its response is due sooner, and a graver fault is acknowledged anew.
+
+        An acknowledgement answers the fault as it was: when a major or emergency fault lands on a
+        ticket someone acknowledged as less, it is open again, so it is re-notified and escalated
+        until someone acknowledges the graver fault (contract, Classes).
+        """
+        old = ticket.severity
+        ticket.severity, ticket.rule = severity.value, rule or ticket.rule
+        detail: dict[str, Any] = {"from": old, "to": severity.value, "rule": rule}
+        if ticket.acknowledged_at is None:
+            ticket.response_due = min(
+                ticket.response_due, ticket.opened_at + timedelta(seconds=severity.response_due_s)
+            )
+        elif severity >= Severity.MAJOR and ticket.status in (Status.ACKNOWLEDGED, Status.IN_PROGRESS):
+            now = self.clock()
+            ticket.status, ticket.acknowledged_at = Status.OPEN, None
+            ticket.response_due = now + timedelta(seconds=severity.response_due_s)
+            detail["acknowledge_again"] = True
+        self._audit(s, ticket, SYSTEM, "class_raised", detail)
+        changes.append(self._change(ticket, ChangeKind.CLASS_RAISED))
+
+    def _clear(self, s: Session, event: AlarmEvent) -> int | None:
+        alarm = s.scalars(
+            select(Alarm).where(
+                Alarm.site == event.site,
+                Alarm.device_id == event.device_id,
+                Alarm.rule == event.rule,
+                Alarm.active.is_(True),
+            )
+        ).one_or_none()
+        if alarm is None:
+            return None
+        alarm.active = False
+        alarm.cleared_at = from_ms(event.ts)
+        if alarm.ticket_id is not None:
+            ticket = s.get(Ticket, alarm.ticket_id)
+            if ticket is not None:
+                self._audit(s, ticket, SYSTEM, "alarm_cleared", {"rule": event.rule})
+        return alarm.ticket_id
+
+    def acknowledge_alarm(self, alarm_id: int, actor: str) -> Alarm:
+        """Mark an alarm acknowledged (it stays active until its condition clears)."""
+        with self.db.session() as s:
+            alarm = s.get(Alarm, alarm_id)
+            if alarm is None:
+                raise NotFound(f"no alarm {alarm_id}")
+            if alarm.acknowledged_at is None:
+                alarm.acknowledged_at, alarm.acknowledged_by = self.clock(), actor
+                if alarm.ticket_id is not None and (ticket := s.get(Ticket, alarm.ticket_id)):
+                    self._audit(
+                        s, ticket, actor, "alarm_acknowledged", {"alarm": alarm.id, "rule": alarm.rule}
+                    )
+            return alarm
+
+
+def _alarm_detail(event: AlarmEvent) -> dict[str, Any]:
+    """The event's detail; an instantaneous event's alarm is latched until its ticket is resolved."""
+    instantaneous = "code" in event.detail and event.detail.get("state") is None
+    return {**event.detail, "latched": True} if instantaneous else dict(event.detail)
