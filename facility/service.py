@@ -2,190 +2,41 @@
 
 from __future__ import annotations
 
-import functools
 import gc
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
-from zoneinfo import ZoneInfo
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.schedulers.base import BaseScheduler
 from fastapi import FastAPI
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy.engine import Engine as SqlEngine
 
 from api.app import ServiceContext, create_app
 from api.auth import TokenBook
-from collector.app import Collector
-from collector.inbox import DeadLetter
-from collector.lineprotocol import Point
-from collector.stores.base import TimeSeriesStore
 from collector.stores.factory import open_store
-from facility.pipeline import Pipeline, load_engine_state, move_engine_state
+from facility.pipeline import load_engine_state, move_engine_state
+from facility.wiring import Resources, counters, wire
 from ground.datalock import DataDirLock
 from ground.settings import Settings
-from patrol.evaluation import Timing
-from patrol.service import PatrolService
 from records.db import Database, database_url, make_engine, migrate, sqlite_file_url
 from records.devices import DeviceDirectory
 from records.models import Device, EngineState
 from rules.catalogue import Catalogue, default_rules_path, load_rules
 from rules.engine import Engine
 from tickets import escalation
-from tickets.escalation import Escalation
 from tickets.notify import Dispatcher, LogNotifier, Notifier, WebhookNotifier
-from tickets.service import TicketChange, TicketService
-from tickets.timeline import ChangeRecorder, StatusWriter
 
 log = logging.getLogger(__name__)
 
 TICK_S = 1.0
 TIMER_REPAIR_S = 300
-
-
-T = TypeVar("T")
-
-
-class Relay(Generic[T]):
-    """Hands what it is given to a target bound once, at wiring: how two parts that need each other meet.
-
-    Built before either part, given to the one built first, bound to the other once it exists.
-    """
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self._target: Callable[[T], None] | None = None
-
-    def bind(self, target: Callable[[T], None]) -> None:
-        """Connect the target; only once."""
-        if self._target is not None:
-            raise RuntimeError(f"{self.name} is already bound")
-        self._target = target
-
-    def __call__(self, item: T) -> None:
-        """Forward one item."""
-        if self._target is None:
-            raise RuntimeError(f"{self.name} is not bound yet")
-        self._target(item)
-
-    def __repr__(self) -> str:
-        return f"Relay({self.name!r} → {self._target!r})"
-
-
-@dataclass(frozen=True)
-class Resources:
-    """What the wired parts use: the databases, the store, the engine, the notifier threads and the timers."""
-
-    db: Database
-    store: TimeSeriesStore
-    engine: Engine
-    devices: DeviceDirectory
-    state_db: Database
-    unapplied: Sequence[dict[str, Any]]
-    dispatcher: Dispatcher
-    timer_jobs: Dispatcher
-    scheduler: BaseScheduler
-    alarm_client: mqtt.Client | None
-
-
-@dataclass(frozen=True)
-class Parts:
-    """The parts that talk to each other, as `wire` built them."""
-
-    tickets: TicketService
-    pipeline: Pipeline
-    escalation: Escalation
-    patrol: PatrolService
-    collector: Collector
-    status: StatusWriter
-
-
-def wire(settings: Settings, res: Resources) -> Parts:
-    """Build the parts that talk to each other, each given at construction what it needs.
-
-    Two cycles are closed by relays, each bound once at the end: the collector hands messages to
-    the pipeline and the patrols, which hand points and refused events back to its buffer; tickets
-    tell the escalation timers and the pipeline of changes, and both act on tickets.
-    """
-    record = Relay[Sequence[Point]]("the collector's points")
-    set_aside = Relay[Sequence[DeadLetter]]("the collector's dead letters")
-    to_escalation = Relay[TicketChange]("escalation")
-    to_pipeline = Relay[TicketChange]("the pipeline")
-    tickets = TicketService(
-        res.db,
-        reopen_cooldown_s=settings.reopen_cooldown_s,
-        # Alarms, ticket changes and site counts go to the time-series store with the readings.
-        listeners=[to_escalation, to_pipeline, ChangeRecorder(record)],
-    )
-    pipeline = Pipeline(
-        res.engine,
-        tickets,
-        res.devices,
-        res.db,
-        res.dispatcher,
-        res.state_db,
-        record=record,
-        set_aside=set_aside,
-        alarm_client=res.alarm_client,
-        unapplied=res.unapplied,
-    )
-    escalation = Escalation(
-        res.scheduler,
-        tickets,
-        res.dispatcher,
-        res.timer_jobs,
-        settings.renotify_s,
-        settings.escalate_emergency_s,
-        settings.escalate_major_s,
-    )
-    patrol = PatrolService(
-        res.db,
-        tickets,
-        pipeline.submit,
-        Timing(
-            tolerance_s=settings.patrol_tolerance_s,
-            grace_s=settings.patrol_grace_s,
-            start_grace_s=settings.patrol_start_grace_s,
-        ),
-        ZoneInfo(settings.timezone),
-        record=record,
-    )
-    collector = Collector(settings, res.store, handlers=[pipeline.handle, patrol.handle], lock_data_dir=False)
-    status = StatusWriter(
-        res.devices,
-        tickets,
-        pipeline.take_readings,
-        functools.partial(counters, collector, pipeline),
-        collector.add_lines,
-    )
-    record.bind(collector.add_lines)
-    set_aside.bind(collector.add_dead_letters)
-    to_escalation.bind(escalation.on_change)
-    to_pipeline.bind(pipeline.on_ticket_change)
-    return Parts(tickets, pipeline, escalation, patrol, collector, status)
-
-
-def counters(collector: Collector, pipeline: Pipeline) -> dict[str, float]:
-    """The collector's and the pipeline's counters, for /health, /metrics and the status points."""
-    return {
-        "mqtt_connected": float(collector.connected.is_set()),
-        "messages_received_total": collector.received,
-        "messages_accepted_total": collector.accepted,
-        "dead_letters_total": collector.dead_letters,
-        "duplicates_total": collector.tracker.duplicates,
-        "readings_lost_total": collector.tracker.lost,
-        "readings_stored_total": collector.writer.stored,
-        "store_up": float(collector.writer.store_up),
-        "alarm_events_total": pipeline.alarm_events,
-    }
 
 
 class Service:

@@ -296,7 +296,7 @@ class FedPipeline:
     """
 
     def __init__(self, db: Database) -> None:
-        from facility.service import Relay
+        from facility.wiring import Relay
 
         self.points: list[Point] = []
         self.set_aside: list[DeadLetter] = []

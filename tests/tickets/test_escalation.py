@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from apscheduler.jobstores.base import JobLookupError
 
-from facility.service import Relay
+from facility.wiring import Relay
 from ground.events import AlarmEvent
 from ground.severity import Severity
 from records.db import Database
