@@ -66,8 +66,8 @@ def test_a_retained_bad_message_is_one_dead_letter_however_often_it_is_replayed(
     for start in range(3):  # three starts, three subscribes: the broker replays it each time
         running = run_collector(settings)
         wait_until(lambda r=running: r.collector.received == 1, what="the retained status")  # type: ignore[misc]
-        running.collector._client.reconnect()  # and a reconnect within one run
-        time.sleep(0.5)
+        running.collector._client.reconnect()  # and a reconnect within one run: replayed again
+        wait_until(lambda r=running: r.collector.received == 2, what="the replay")  # type: ignore[misc]
         running.stop()
         assert running.collector.dead_letters == (1 if start == 0 else 0)
     [letter] = _letters(settings.inbox_path)
