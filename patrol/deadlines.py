@@ -112,7 +112,7 @@ class RoundJudge:
         old_status = r.status
         for v, outcome in zip(visits, result.visits, strict=True):
             v.status, v.scanned_at, v.scanned_by, v.offset_s = (
-                outcome.status.value,
+                outcome.status,
                 outcome.scanned_at,
                 outcome.scanned_by,
                 outcome.offset_s,
@@ -120,7 +120,7 @@ class RoundJudge:
             if outcome.status is VisitStatus.MISSED and before[v.position] != VisitStatus.MISSED:
                 cp = s.get(PatrolCheckpoint, v.checkpoint_id)
                 events.append(alarms.checkpoint_missed(r, route.name, v, cp, self.timing))
-        r.status, r.started_at, r.next_deadline = result.status.value, result.started_at, result.next_deadline
+        r.status, r.started_at, r.next_deadline = result.status, result.started_at, result.next_deadline
         if r.status in ENDED and r.ended_at is None:
             r.ended_at = now
         if was_missed and not any(v.status == VisitStatus.MISSED for v in visits):

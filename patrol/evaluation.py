@@ -9,28 +9,9 @@ import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 
-
-class VisitStatus(StrEnum):
-    """What became of one checkpoint of a round."""
-
-    PENDING = "pending"
-    ON_TIME = "on_time"
-    EARLY = "early"
-    LATE = "late"
-    MISSED = "missed"
-    WRONG_ORDER = "wrong_order"
-
-
-class RoundStatus(StrEnum):
-    """Where a round stands."""
-
-    SCHEDULED = "scheduled"
-    IN_PROGRESS = "in_progress"
-    COMPLETED = "completed"
-    INCOMPLETE = "incomplete"
-
+from records.states import RoundStatus as RoundStatus
+from records.states import VisitStatus as VisitStatus
 
 ENDED = (RoundStatus.COMPLETED, RoundStatus.INCOMPLETE)
 

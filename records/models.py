@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any, ClassVar
+from enum import StrEnum
+from typing import Any, ClassVar, TypeVar
 
 from sqlalchemy import JSON, Date, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from ground.severity import Severity
+from records.states import RoundStatus, Source, Status, VisitStatus
+
+E = TypeVar("E", bound=StrEnum)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -27,6 +33,23 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class EnumText(TypeDecorator[E]):
+    """An enum kept as its text (no database enum type, so adding a member needs no migration)."""
+
+    impl = String(16)
+    cache_ok = True
+
+    def __init__(self, enum: type[E]) -> None:
+        super().__init__()
+        self.enum = enum
+
+    def process_bind_param(self, value: E | str | None, dialect: Dialect) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> E | None:
+        return None if value is None else self.enum(value)
 
 
 class Base(DeclarativeBase):
@@ -71,9 +94,9 @@ class Ticket(Base):
     device_id: Mapped[str | None] = mapped_column(String(64), index=True)
     device_type: Mapped[str | None] = mapped_column(String(64))
     rule: Mapped[str | None] = mapped_column(String(64))
-    severity: Mapped[str] = mapped_column("class", String(16), index=True)
-    status: Mapped[str] = mapped_column(String(16), index=True)
-    source: Mapped[str] = mapped_column(String(16), index=True)
+    severity: Mapped[Severity] = mapped_column("class", EnumText(Severity), index=True)
+    status: Mapped[Status] = mapped_column(EnumText(Status), index=True)
+    source: Mapped[Source] = mapped_column(EnumText(Source), index=True)
     title: Mapped[str] = mapped_column(String(300))
     description: Mapped[str | None] = mapped_column(Text)
     location: Mapped[str | None] = mapped_column(String(300))
@@ -147,7 +170,7 @@ class Alarm(Base):
     device_id: Mapped[str] = mapped_column(String(64))
     device_type: Mapped[str] = mapped_column(String(64))
     rule: Mapped[str] = mapped_column(String(64))
-    severity: Mapped[str] = mapped_column("class", String(16))
+    severity: Mapped[Severity] = mapped_column("class", EnumText(Severity))
     title: Mapped[str] = mapped_column(String(300))
     active: Mapped[bool] = mapped_column(index=True)
     acknowledged_at: Mapped[datetime | None]
@@ -242,7 +265,7 @@ class PatrolRound(Base):
     guards: Mapped[list[str]] = mapped_column(JSON)
     start: Mapped[datetime]
     window_end: Mapped[datetime]  # scans after this (device time) belong to no checkpoint of it
-    status: Mapped[str] = mapped_column(String(16), index=True)
+    status: Mapped[RoundStatus] = mapped_column(EnumText(RoundStatus), index=True)
     started_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
     next_deadline: Mapped[datetime | None] = mapped_column(index=True)
@@ -264,7 +287,7 @@ class PatrolVisit(Base):
     position: Mapped[int]
     checkpoint_id: Mapped[str] = mapped_column(String(64))
     due: Mapped[datetime]
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[VisitStatus] = mapped_column(EnumText(VisitStatus))
     scanned_at: Mapped[datetime | None]
     scanned_by: Mapped[str | None] = mapped_column(String(100))
     offset_s: Mapped[float | None]

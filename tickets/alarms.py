@@ -155,7 +155,7 @@ class AlarmIntake(TicketStore):
         until someone acknowledges the graver fault (contract, Classes).
         """
         old = ticket.severity
-        ticket.severity, ticket.rule = severity.value, rule or ticket.rule
+        ticket.severity, ticket.rule = severity, rule or ticket.rule
         detail: dict[str, Any] = {"from": old, "to": severity.value, "rule": rule}
         if ticket.acknowledged_at is None:
             ticket.response_due = min(

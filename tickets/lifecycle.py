@@ -10,25 +10,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from ground.severity import Severity
-
-
-class Status(StrEnum):
-    """Where a ticket stands."""
-
-    OPEN = "open"
-    ACKNOWLEDGED = "acknowledged"
-    IN_PROGRESS = "in_progress"
-    RESOLVED = "resolved"
-    CLOSED = "closed"
-
-
-class Source(StrEnum):
-    """Where a ticket came from (manual: the four sources of work)."""
-
-    ALARM = "alarm"
-    OCCUPANT = "occupant"
-    PATROL = "patrol"
-    MAINTENANCE = "maintenance"
+from records.states import Source as Source
+from records.states import Status as Status
 
 
 class Action(StrEnum):

@@ -1,0 +1,48 @@
+"""The states the records keep, as enums: a ticket's status and source, a patrol round's and visit's status.
+
+Pure vocabulary, no database: the lifecycle and the patrol evaluation reason with the same names
+the columns hold.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    """Where a ticket stands."""
+
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    IN_PROGRESS = "in_progress"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+class Source(StrEnum):
+    """Where a ticket came from (manual: the four sources of work)."""
+
+    ALARM = "alarm"
+    OCCUPANT = "occupant"
+    PATROL = "patrol"
+    MAINTENANCE = "maintenance"
+
+
+class VisitStatus(StrEnum):
+    """What became of one checkpoint of a round."""
+
+    PENDING = "pending"
+    ON_TIME = "on_time"
+    EARLY = "early"
+    LATE = "late"
+    MISSED = "missed"
+    WRONG_ORDER = "wrong_order"
+
+
+class RoundStatus(StrEnum):
+    """Where a round stands."""
+
+    SCHEDULED = "scheduled"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    INCOMPLETE = "incomplete"
