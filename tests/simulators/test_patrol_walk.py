@@ -20,7 +20,7 @@ from ground.contract import MAX_TS_MS, decode
 from ground.settings import MqttEndpoint
 from simulators import patrol
 from simulators.patrol import PATROL_FINDING, PATROL_SCAN, Finding, Scan, Walk, WalkError, payloads, plan_walk
-from tests.conftest import wait_until
+from tests.conftest import Publisher, wait_until
 from tests.servers import Mosquitto, free_port
 
 TOKEN = "patrol-test-token"
@@ -296,6 +296,9 @@ def test_cli_finding_takes_two_or_three_values(
 # Publishing through a real broker.
 
 
+MARKER_TOPIC = "facility/v1/marker/patrol_reader/end-of-walk/event"
+
+
 class Subscriber:
     """Collects (topic, payload, qos) of every patrol reader event, subscribed at QoS 1."""
 
@@ -348,8 +351,13 @@ def test_cli_publishes_exactly_the_planned_events_at_qos_1(
     expected = payloads(plan_walk(ROUND, walk), start_seq=7)
     assert f"round 5: {len(expected)} events published" in capsys.readouterr().out
     wait_until(lambda: len(subscriber.received) >= len(expected), 10, "every event at the subscriber")
-    time.sleep(0.2)  # an extra message would show by now
-    assert [(t, p, q) for t, p, q, _ in subscriber.received] == [(TOPIC, p, 1) for p in expected]
+    # The walk had every event acknowledged before it returned; a marker published now reaches the
+    # subscriber after all of them, so once it is there, an extra event would be there too.
+    marker = Publisher(mosquitto.url, "patrol-walk-marker")
+    marker.publish_all([(MARKER_TOPIC, b"{}")])
+    marker.close()
+    wait_until(lambda: subscriber.received[-1][0] == MARKER_TOPIC, 10, "the marker after the walk")
+    assert [(t, p, q) for t, p, q, _ in subscriber.received[:-1]] == [(TOPIC, p, 1) for p in expected]
 
 
 @pytest.mark.services

@@ -17,7 +17,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from ground.settings import MqttEndpoint
 from simulators import scenario
 from simulators.scenario import Scenario, scenario_paths
-from tests.conftest import wait_until
+from tests.conftest import Publisher, wait_until
 from tests.servers import Mosquitto
 from tickets.lifecycle import Source
 from tickets.service import TicketFilter
@@ -25,7 +25,6 @@ from tickets.service import TicketFilter
 pytestmark = pytest.mark.services
 
 SCENARIOS = scenario_paths()
-SETTLE_S = 0.3  # after the last message is handled, time for a late alarm to show itself
 
 
 def observed_tickets(service: Any, site: str) -> list[tuple[str, str, frozenset[str]]]:
@@ -53,13 +52,16 @@ def test_scenario_opens_exactly_its_tickets(path: Path, service: Any, mosquitto:
     assert service.collector.accepted == sent, "a scenario message was dead-lettered"
     assert service.collector.tracker.lost == 0
 
-    # The collector counts a batch just before its handlers run: wait for the tickets to match,
-    # then a little longer, so that an alarm arriving late cannot pass unseen.
+    # The collector counts a batch just before its handlers run. A marker sent after the story (a
+    # topic no device has, set aside once handled) comes after every message of it: once it is
+    # counted, the handlers have seen the whole story, and a late alarm would already be there.
     expected = expected_tickets(s)
-    deadline = time.monotonic() + 5
-    while observed_tickets(service, s.site) != expected and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(SETTLE_S)
+    before = service.collector.dead_letters
+    marker = Publisher(mosquitto.url, "scenario-marker")
+    marker.publish_all([(f"facility/v1/{s.site}/end-of-story", b"{}")])
+    marker.close()
+    wait_until(lambda: service.collector.dead_letters > before, 30, "the marker after the story")
+    wait_until(lambda: observed_tickets(service, s.site) == expected, 5, "the story's tickets")
     assert observed_tickets(service, s.site) == expected
 
     tickets = {t.device_id: t for t in service.tickets.list(TicketFilter(site=s.site, limit=1000))}
