@@ -18,6 +18,18 @@ from tickets.lifecycle import Source, Status
 from tickets.store import SYSTEM, NotFound, TicketStore, location_of, log, reopen
 
 
+def _active_alarm(s: Session, event: AlarmEvent) -> Alarm | None:
+    """The device's active alarm of the event's rule, if any (at most one: a partial unique index)."""
+    return s.scalars(
+        select(Alarm).where(
+            Alarm.site == event.site,
+            Alarm.device_id == event.device_id,
+            Alarm.rule == event.rule,
+            Alarm.active.is_(True),
+        )
+    ).one_or_none()
+
+
 class AlarmIntake(TicketStore):
     """Records raised and cleared alarms, opening, updating or reopening the device's ticket."""
 
@@ -46,14 +58,7 @@ class AlarmIntake(TicketStore):
 
     def _raise(self, s: Session, event: AlarmEvent, changes: list[TicketChange]) -> int:
         now = self.clock()
-        alarm = s.scalars(
-            select(Alarm).where(
-                Alarm.site == event.site,
-                Alarm.device_id == event.device_id,
-                Alarm.rule == event.rule,
-                Alarm.active.is_(True),
-            )
-        ).one_or_none()
+        alarm = _active_alarm(s, event)
         raised_at = from_ms(event.ts)
         if (
             alarm is not None
@@ -170,14 +175,7 @@ class AlarmIntake(TicketStore):
         changes.append(self._change(ticket, ChangeKind.CLASS_RAISED))
 
     def _clear(self, s: Session, event: AlarmEvent) -> int | None:
-        alarm = s.scalars(
-            select(Alarm).where(
-                Alarm.site == event.site,
-                Alarm.device_id == event.device_id,
-                Alarm.rule == event.rule,
-                Alarm.active.is_(True),
-            )
-        ).one_or_none()
+        alarm = _active_alarm(s, event)
         if alarm is None:
             return None
         alarm.active = False
