@@ -23,7 +23,7 @@ SUBSCRIPTIONS = (
 # refuses the wider one.
 ALL_TOPICS = "facility/#"
 
-_SITE_OR_DEVICE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+SITE_OR_DEVICE_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")  # a site id or a device id
 _DEVICE_TYPE = re.compile(r"[a-z][a-z0-9_]*")
 _METRIC_NAME = re.compile(r"[a-z][a-z0-9_]*")
 _EVENT_CODE = re.compile(r"[A-Z][A-Z0-9_]*")
@@ -207,11 +207,11 @@ def parse_topic(topic: str) -> Topic:
     if len(parts) != 6 or parts[0] != "facility" or parts[1] != "v1":
         raise ContractError("topic: expected facility/v1/{site}/{device_type}/{device_id}/{kind}")
     _, _, site, device_type, device_id, kind = parts
-    if not _SITE_OR_DEVICE.fullmatch(site):
+    if not SITE_OR_DEVICE_ID.fullmatch(site):
         raise ContractError(f"topic: site {site!r} does not match [a-z0-9][a-z0-9_-]{{0,63}}")
     if not _DEVICE_TYPE.fullmatch(device_type) or device_type not in DEVICE_TYPES:
         raise ContractError(f"topic: unknown device_type {device_type!r}")
-    if not _SITE_OR_DEVICE.fullmatch(device_id):
+    if not SITE_OR_DEVICE_ID.fullmatch(device_id):
         raise ContractError(f"topic: device_id {device_id!r} does not match [a-z0-9][a-z0-9_-]{{0,63}}")
     k = _KINDS.get(kind)
     if k is None:

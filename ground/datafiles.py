@@ -13,8 +13,7 @@ from ground.contract import DEVICE_TYPES
 from ground.severity import Severity
 
 MAX_DURATION_MS = 7 * 24 * 3600 * 1000
-# A site or device id as the contract's topics allow it, and a rule id.
-SITE_OR_DEVICE_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+# A rule id (site and device ids: the contract's SITE_OR_DEVICE_ID).
 RULE_ID = re.compile(r"[a-z][a-z0-9_]*")
 
 _UNITS_MS = {"ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}

@@ -6,8 +6,8 @@ from collections.abc import Hashable
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ground.contract import DEVICE_TYPES
-from ground.datafiles import RULE_ID, SITE_OR_DEVICE_ID, Checker, Place, ProblemsError, read_yaml
+from ground.contract import DEVICE_TYPES, SITE_OR_DEVICE_ID
+from ground.datafiles import RULE_ID, Checker, Place, ProblemsError, read_yaml
 from ground.severity import Severity
 from rules.conditions import Condition, ConditionError, compile_condition
 from rules.rule import OFFLINE, OfflinePolicy, Override, Rule, reads

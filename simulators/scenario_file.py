@@ -52,6 +52,7 @@ from ground.contract import (
     EVENT_STATES,
     MAX_TS_MS,
     NUMBER,
+    SITE_OR_DEVICE_ID,
     STATUS_STATES,
     ContractError,
     Kind,
@@ -61,7 +62,6 @@ from ground.contract import (
 )
 from ground.datafiles import (
     MAX_DURATION_MS,
-    SITE_OR_DEVICE_ID,
     Checker,
     Place,
     ProblemsError,
