@@ -37,9 +37,9 @@ GATHER_S = 0.003
 STATS_EVERY_S = 60.0
 CHECKPOINT_EVERY_S = 2.0
 PRUNE_EVERY_S = 600.0
-# Retained messages already dead-lettered, by topic: the broker hands them again on every
-# subscribe, and they are the same message, not a new one.
-RETAINED_DEAD_MAX = 10_000
+# The last dead letter of each topic, remembered so that a retained message the broker hands again
+# on every subscribe, the same message and not a new one, is set aside once.
+LAST_DEAD_MAX = 10_000
 
 MessageHandler = Callable[[Sequence[Message]], None]
 
@@ -97,10 +97,8 @@ class Collector:
         self.received = 0
         self.accepted = 0
         self._dead_letters = 0
-        self._retained_dead: dict[str, str] = {
-            topic: payload
-            for topic, payload in reversed(self.inbox.latest_dead_letters_by_topic(RETAINED_DEAD_MAX))
-        }
+        latest = self.inbox.latest_dead_letters_by_topic(LAST_DEAD_MAX)
+        self._last_dead: dict[str, str] = dict(reversed(latest))
         self._subscriptions: tuple[str, ...] = (ALL_TOPICS,)
         self.connected = threading.Event()
         self._checkpointed_at = time.monotonic()
@@ -297,6 +295,7 @@ class Collector:
             except Exception:
                 log.exception("message handler %r failed", handler)
         lines, dead, accepted = self._buffer(batch, decoded)
+        self._remember_dead(dead)
         for item in batch:
             if item.qos:
                 self._client.ack(item.mid, item.qos)
@@ -388,6 +387,9 @@ class Collector:
         dead: list[DeadLetter] = []
         accepted: list[Message] = []
         observe = self.tracker.observe
+        # Dead letters of this decoding, beside those committed before: a batch decoded again after
+        # a failed commit must not take its own first decoding for a commit.
+        dead_now: dict[str, str] = {}
         skew_ms = self.settings.clock_skew_s * 1000
         for topic, payload, _mid, _qos, received, retained in batch:  # unpacked once: the hot loop
             try:
@@ -406,7 +408,9 @@ class Collector:
                 if is_alarm_topic(topic):
                     continue  # the service's own retained alarms: no device's message, nothing wrong
                 kept = truncated(payload)
-                if self._dead_before(topic, kept) and retained:
+                seen = kept in (self._last_dead.get(topic), dead_now.get(topic))
+                dead_now[topic] = kept
+                if seen and retained:
                     continue  # replayed on a subscribe: the same message, set aside already
                 dead.append(DeadLetter(received, "decode", topic, exc.reason, kept))
             except Exception as exc:  # a bug must not stop the loop; keep the message
@@ -415,16 +419,15 @@ class Collector:
                 dead.append(DeadLetter(received, "decode", topic, reason, truncated(payload)))
         return Decoded(lines, dead, accepted)
 
-    def _dead_before(self, topic: str, payload: str) -> bool:
-        """True if the last dead letter of `topic` was this payload; remembers it as the last."""
-        retained_dead = self._retained_dead
-        if retained_dead.get(topic) == payload:
-            return True
-        retained_dead.pop(topic, None)
-        retained_dead[topic] = payload
-        if len(retained_dead) > RETAINED_DEAD_MAX:
-            del retained_dead[next(iter(retained_dead))]
-        return False
+    def _remember_dead(self, dead: Sequence[DeadLetter]) -> None:
+        """Remember the last committed dead letter of each topic it names (decoding's only)."""
+        last = self._last_dead
+        for letter in dead:
+            if letter.stage == "decode":
+                last.pop(letter.topic, None)
+                last[letter.topic] = letter.payload
+        while len(last) > LAST_DEAD_MAX:
+            del last[next(iter(last))]
 
     def log_stats(self) -> None:
         """One line of counts, for the log."""
