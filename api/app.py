@@ -10,12 +10,15 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import func, select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from accounts.lockout import LoginLocks
+from accounts.users import UserBook
 from api.auth import TokenBook
 from api.errors import declare_errors, http_error
 from api.health import Health
 from api.health import problems as health_problems
 from api.limits import BodyLimit
-from api.routes import alarms, dead_letters, devices, patrol, tickets, tokens
+from api.logins import Logins
+from api.routes import alarms, auth, dead_letters, devices, patrol, tickets, tokens, users
 from api.throttle import AuthFailures
 from collector.stores.base import TimeSeriesStore
 from ground.settings import Settings
@@ -42,6 +45,15 @@ class ServiceContext:
     on_register: Callable[..., None] | None = None
     patrol: PatrolService | None = None
     auth_failures: AuthFailures = field(default_factory=AuthFailures)
+    login_locks: LoginLocks = field(default_factory=LoginLocks)
+
+    def users(self) -> UserBook:
+        """The staff accounts."""
+        return UserBook(self.db)
+
+    def logins(self) -> Logins:
+        """Log-ins over these accounts and tokens."""
+        return Logins(self.users(), self.tokens, self.login_locks, self.settings.session_hours)
 
 
 def create_app(ctx: ServiceContext) -> FastAPI:
@@ -59,8 +71,11 @@ def create_app(ctx: ServiceContext) -> FastAPI:
     app.state.on_register = ctx.on_register
     app.state.patrol = ctx.patrol
     app.state.auth_failures = ctx.auth_failures
+    app.state.users = ctx.users()
+    app.state.logins = ctx.logins()
     v1 = APIRouter(prefix="/api/v1")
-    routers = [module.router for module in (tickets, alarms, devices, dead_letters, tokens, patrol)]
+    modules = (auth, tickets, alarms, devices, dead_letters, tokens, users, patrol)
+    routers = [module.router for module in modules]
     for router in routers:
         v1.include_router(router)
     app.include_router(v1)

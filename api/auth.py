@@ -1,4 +1,4 @@
-"""Bearer tokens with roles; the bootstrap admin token comes from FACILITY_ADMIN_TOKEN."""
+"""Bearer tokens with roles: issued to machines, given to staff at a log-in, or the bootstrap admin token."""
 
 from __future__ import annotations
 
@@ -9,33 +9,16 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 
+from accounts.roles import Caller, Role
 from api.throttle import AuthFailures
 from records.db import Database
-from records.models import ApiToken
-
-
-class Role(StrEnum):
-    """Who a token belongs to; README lists what each may do."""
-
-    ADMIN = "admin"
-    MANAGER = "manager"
-    ENGINEER = "engineer"
-    GUARD = "guard"
-
-
-@dataclass(frozen=True)
-class Caller:
-    """The authenticated caller of a request."""
-
-    name: str
-    role: Role
+from records.models import ApiToken, User
 
 
 def token_hash(token: str) -> str:
@@ -91,18 +74,29 @@ class TokenBook:
             return known.caller
         revocations = self._revocations
         with self._db.read() as s:
-            row = s.scalars(
-                select(ApiToken).where(ApiToken.token_sha256 == digest, ApiToken.revoked_at.is_(None))
+            found = s.execute(
+                select(ApiToken, User)
+                .outerjoin(User, ApiToken.user_id == User.id)
+                .where(ApiToken.token_sha256 == digest, ApiToken.revoked_at.is_(None))
             ).one_or_none()
-        if row is None or _expired(row.expires_at, now):
+        if found is None or _expired(found[0].expires_at, now):
             self._known.pop(digest, None)
             return None
-        caller = Caller(row.name, Role(row.role))
+        row, user = found
+        if row.user_id is None:
+            caller = Caller(row.name, Role(row.role))
+        elif user is None or user.disabled_at is not None:
+            return None
+        else:
+            # A log-in's token acts with the user's role and sites as they are now.
+            caller = Caller(user.username, Role(user.role), frozenset(user.sites) if user.sites else None)
         if revocations == self._revocations:
             self._known[digest] = _Known(caller, row.expires_at, time.monotonic() + self._remember_s)
         return caller
 
-    def issue(self, name: str, role: Role, expires_at: datetime | None = None) -> tuple[str, ApiToken]:
+    def issue(
+        self, name: str, role: Role, expires_at: datetime | None = None, user_id: int | None = None
+    ) -> tuple[str, ApiToken]:
         """Create a token; only its hash is kept, so this is the one time it is seen."""
         token = new_token()
         row = ApiToken(
@@ -111,6 +105,7 @@ class TokenBook:
             role=role.value,
             created_at=datetime.now(UTC),
             expires_at=expires_at,
+            user_id=user_id,
         )
         with self._db.session() as s:
             s.add(row)
@@ -120,6 +115,21 @@ class TokenBook:
         """Issued tokens, newest first, revoked and expired ones included."""
         with self._db.read() as s:
             return list(s.scalars(select(ApiToken).order_by(ApiToken.id.desc()).limit(limit).offset(offset)))
+
+    def forget(self) -> None:
+        """Forget every remembered token, after a change to users this book cannot see (a disable)."""
+        self._revocations += 1
+        self._known.clear()
+
+    def revoke_token(self, token: str) -> None:
+        """Revoke a token by its value (a log-out); an unknown one is ignored."""
+        digest = token_hash(token)
+        with self._db.session() as s:
+            row = s.scalars(select(ApiToken).where(ApiToken.token_sha256 == digest)).one_or_none()
+            if row is not None and row.revoked_at is None:
+                row.revoked_at = datetime.now(UTC)
+        self._revocations += 1
+        self._known.pop(digest, None)
 
     def revoke(self, token_id: int) -> ApiToken:
         """Revoke a token from now on; revoking it again keeps the first time."""
@@ -193,5 +203,8 @@ def admitted_roles(dependency: Callable[..., object]) -> frozenset[Role] | None:
     return _ADMITTED.get(dependency)
 
 
+__all__ = ["ANYONE", "STAFF", "Caller", "Role", "TokenBook", "allow", "current_caller"]
+
+# Staff who read everything of their sites; the front desk sees only occupants' reports.
 ANYONE = (Role.MANAGER, Role.ENGINEER, Role.GUARD)
 STAFF = (Role.MANAGER, Role.ENGINEER)

@@ -104,9 +104,9 @@ def _problem(description: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-def problem(description: str) -> dict[str, Any]:
-    """A response an operation declares itself, with the `Problem` body."""
-    return {"model": Problem, "description": description}
+def problem(description: str, **extra: Any) -> dict[str, Any]:
+    """A response an operation declares itself, with the `Problem` body (and `headers`, say)."""
+    return {"model": Problem, "description": description, **extra}
 
 
 def _calls(dependant: Dependant) -> Iterator[Any]:

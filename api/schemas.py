@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from accounts.roles import Role
 from ground.contract import DEVICE_TYPES
 from ground.severity import Severity
 from records.devices import online
@@ -248,7 +249,7 @@ class TokenCreate(Input):
     """A new API token for a person or a system; it never expires unless given an expiry."""
 
     name: str = Field(min_length=1, max_length=100)
-    role: str = Field(pattern="^(admin|manager|engineer|guard)$")
+    role: Role
     expires_in_s: int | None = Field(
         default=None, ge=1, le=TOKEN_LIFETIME_MAX_S, description="seconds from now until it expires"
     )

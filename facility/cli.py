@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from facility import users_command
 from grafana import command as grafana_command
 from ground.datalock import DataDirInUse
 from ground.settings import Settings
@@ -115,6 +116,7 @@ def _parser() -> argparse.ArgumentParser:
     dead.add_argument("--limit", type=int, default=20)
     _add_patrol_parser(sub)
     grafana_command.add_parser(sub)
+    users_command.add_parser(sub)
     return parser
 
 
@@ -135,6 +137,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _check_rules(args.file)
     if args.command == "grafana":
         return grafana_command.run(args, settings)
+    if args.command == "users":
+        os.umask(0o077)
+        return users_command.run(args, settings)
     if args.command == "patrol":
         return _patrol_walk(args, settings)
     try:

@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     )
     dead_letter_days: int = Field(default=30, ge=1, description="Days dead letters are kept.")
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="Largest API request body.")
+    session_hours: float = Field(
+        default=12.0, gt=0, le=24 * 30, description="How long a log-in (token or console session) lasts."
+    )
 
     database_url: str | None = Field(default=None, description="Unset: records.db in the data folder.")
     admin_token: str | None = Field(default=None, description="Bootstrap admin bearer token.")

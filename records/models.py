@@ -1,4 +1,4 @@
-"""The records' tables: devices, alarms, tickets, their audit trail, API tokens and patrols."""
+"""The records' tables: devices, alarms, tickets, their audit trail, users, API tokens and patrols."""
 
 from __future__ import annotations
 
@@ -183,8 +183,28 @@ class Alarm(Base):
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
 
 
+class User(Base):
+    """A staff account: a name, an argon2 password hash, a role, and the sites it is limited to."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    # Empty: every site.
+    sites: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime]
+    password_changed_at: Mapped[datetime]
+    disabled_at: Mapped[datetime | None]
+
+
 class ApiToken(Base):
-    """A bearer token (kept as its SHA-256) with a role; refused once revoked or past its expiry."""
+    """A bearer token (kept as its SHA-256) with a role; refused once revoked or past its expiry.
+
+    A token with a `user_id` was given at a log-in: it acts with that user's current role and
+    sites, and is refused once the user is disabled.
+    """
 
     __tablename__ = "api_tokens"
 
@@ -195,6 +215,7 @@ class ApiToken(Base):
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
 
 
 class EngineState(Base):

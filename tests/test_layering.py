@@ -20,8 +20,10 @@ LAYERS = {
     "simulators": 2,
     "gateway": 2,
     "grafana": 2,
+    "accounts": 2,
     "api": 3,
-    "facility": 4,
+    "console": 4,
+    "facility": 5,
 }
 
 

@@ -186,11 +186,11 @@ class AlarmIntake(TicketStore):
                 self._audit(s, ticket, SYSTEM, "alarm_cleared", {"rule": event.rule})
         return alarm.ticket_id
 
-    def acknowledge_alarm(self, alarm_id: int, actor: str) -> Alarm:
-        """Mark an alarm acknowledged (it stays active until its condition clears)."""
+    def acknowledge_alarm(self, alarm_id: int, actor: str, sites: frozenset[str] | None = None) -> Alarm:
+        """Mark an alarm acknowledged (it stays active until its condition clears); of `sites` if given."""
         with self.db.session() as s:
             alarm = s.get(Alarm, alarm_id)
-            if alarm is None:
+            if alarm is None or (sites is not None and alarm.site not in sites):
                 raise NotFound(f"no alarm {alarm_id}")
             if alarm.acknowledged_at is None:
                 alarm.acknowledged_at, alarm.acknowledged_by = self.clock(), actor

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from ground.severity import Severity
 from records.models import Alarm, Ticket
@@ -32,6 +33,12 @@ class TicketFilter:
     source: Source | None = None
     limit: int = 100
     offset: int = 0
+    # Only these sites (a user limited to sites); None: every site.
+    sites: frozenset[str] | None = None
+    # Only open tickets not acknowledged by their response time.
+    overdue: bool = False
+    # Newest first, or what is due first: unresolved tickets by response time, then the rest.
+    due_first: bool = False
 
 
 class TicketService(AlarmIntake, PeopleActions):
@@ -87,8 +94,25 @@ class TicketService(AlarmIntake, PeopleActions):
             q = q.where(Ticket.device_id == f.device_id)
         if f.source:
             q = q.where(Ticket.source == f.source.value)
+        if f.sites is not None:
+            q = q.where(Ticket.site.in_(sorted(f.sites)))
+        if f.overdue:
+            q = q.where(Ticket.status == Status.OPEN, Ticket.response_due < datetime.now(UTC))
+        if f.due_first:
+            unresolved = case((Ticket.status.in_([st.value for st in OPEN_STATUSES]), 0), else_=1)
+            q = q.order_by(unresolved, Ticket.response_due, Ticket.id.desc())
+        else:
+            q = q.order_by(Ticket.id.desc())
         with self.db.read() as s:
-            return s.scalars(q.order_by(Ticket.id.desc()).limit(f.limit).offset(f.offset)).all()
+            return s.scalars(q.limit(f.limit).offset(f.offset)).all()
+
+    def counts(self, sites: frozenset[str] | None = None) -> dict[tuple[str, str], int]:
+        """How many tickets there are by (class, status), of some sites or all."""
+        q = select(Ticket.severity, Ticket.status, func.count()).group_by(Ticket.severity, Ticket.status)
+        if sites is not None:
+            q = q.where(Ticket.site.in_(sorted(sites)))
+        with self.db.read() as s:
+            return {(Severity(c).value, Status(st).value): n for c, st, n in s.execute(q).all()}
 
     def open_counts(self) -> dict[str, int]:
         """How many tickets are not yet resolved, by site."""
@@ -101,12 +125,19 @@ class TicketService(AlarmIntake, PeopleActions):
             return {site: count for site, count in s.execute(q).all()}
 
     def alarms(
-        self, active_only: bool, limit: int = 200, site: str | None = None, device_id: str | None = None
+        self,
+        active_only: bool,
+        limit: int = 200,
+        site: str | None = None,
+        device_id: str | None = None,
+        sites: frozenset[str] | None = None,
     ) -> Sequence[Alarm]:
-        """Alarms, newest first; of one device when site and device_id are given."""
+        """Alarms, newest first; of one device when site and device_id are given, of `sites` if given."""
         q = select(Alarm)
         if active_only:
             q = q.where(Alarm.active.is_(True))
+        if sites is not None:
+            q = q.where(Alarm.site.in_(sorted(sites)))
         if site is not None and device_id is not None:
             q = q.where(Alarm.site == site, Alarm.device_id == device_id)
         with self.db.read() as s:

@@ -16,13 +16,13 @@ router = APIRouter(prefix="/alarms", tags=["alarms"])
 @router.get("", response_model=list[AlarmPublic])
 def list_alarms(
     request: Request,
-    _caller: Annotated[Caller, Depends(allow(*ANYONE))],
+    caller: Annotated[Caller, Depends(allow(*ANYONE))],
     active: Annotated[bool, Query(description="only active alarms (default); false: all")] = True,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[AlarmPublic]:
-    """Alarms, newest first."""
+    """Alarms of the caller's sites, newest first."""
     service: TicketService = request.app.state.tickets
-    return [alarm_public(a) for a in service.alarms(active, limit)]
+    return [alarm_public(a) for a in service.alarms(active, limit, sites=caller.sites)]
 
 
 @router.post("/{alarm_id}/acknowledge", response_model=AlarmPublic)
@@ -34,6 +34,6 @@ def acknowledge(
     """Acknowledge an alarm; it stays active until its condition clears."""
     service: TicketService = request.app.state.tickets
     try:
-        return alarm_public(service.acknowledge_alarm(alarm_id, caller.name))
+        return alarm_public(service.acknowledge_alarm(alarm_id, caller.name, caller.sites))
     except NotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None

@@ -32,6 +32,15 @@ def _open_alarms(request: Request) -> dict[tuple[str, str], list[str]]:
     return found
 
 
+def _device(request: Request, caller: Caller, site: str, device_id: str) -> Device:
+    """The device, or 404 when it is missing or of a site the caller does not see."""
+    directory: DeviceDirectory = request.app.state.devices
+    device = directory.get(site, device_id) if caller.sees(site) else None
+    if device is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no device {site}/{device_id}")
+    return device
+
+
 def _public(request: Request, d: Device) -> DevicePublic:
     """One device with its active alarm rules."""
     service: TicketService = request.app.state.tickets
@@ -42,20 +51,23 @@ def _public(request: Request, d: Device) -> DevicePublic:
 @router.get("", response_model=list[DevicePublic])
 def list_devices(
     request: Request,
-    _caller: Annotated[Caller, Depends(allow(*ANYONE))],
+    caller: Annotated[Caller, Depends(allow(*ANYONE))],
     site: Annotated[str | None, Query(pattern=SITE_OR_DEVICE)] = None,
 ) -> list[DevicePublic]:
-    """Every device: last seen, online, latest values and open alarms."""
+    """Every device of the caller's sites: last seen, online, latest values and open alarms."""
     directory: DeviceDirectory = request.app.state.devices
     alarms = _open_alarms(request)
-    return [device_public(d, alarms.get((d.site, d.device_id), [])) for d in directory.list(site)]
+    found = caller.only_visible(directory.list(site))
+    return [device_public(d, alarms.get((d.site, d.device_id), [])) for d in found]
 
 
 @router.post("", response_model=DevicePublic, status_code=status.HTTP_201_CREATED)
 def register(
-    body: DeviceCreate, request: Request, _caller: Annotated[Caller, Depends(allow(*STAFF))]
+    body: DeviceCreate, request: Request, caller: Annotated[Caller, Depends(allow(*STAFF))]
 ) -> DevicePublic:
     """Register a device ahead of its first message: name, location and reporting interval."""
+    if not caller.sees(body.site):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"site {body.site} is not one of yours")
     directory: DeviceDirectory = request.app.state.devices
     try:
         device = directory.register(body.model_dump())
@@ -69,14 +81,10 @@ def register(
 
 @router.get("/{site}/{device_id}", response_model=DevicePublic)
 def get_device(
-    site: Site, device_id: DeviceId, request: Request, _caller: Annotated[Caller, Depends(allow(*ANYONE))]
+    site: Site, device_id: DeviceId, request: Request, caller: Annotated[Caller, Depends(allow(*ANYONE))]
 ) -> DevicePublic:
     """One device."""
-    directory: DeviceDirectory = request.app.state.devices
-    device = directory.get(site, device_id)
-    if device is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no device {site}/{device_id}")
-    return _public(request, device)
+    return _public(request, _device(request, caller, site, device_id))
 
 
 @router.get(
@@ -91,7 +99,7 @@ def history(
     site: Site,
     device_id: DeviceId,
     request: Request,
-    _caller: Annotated[Caller, Depends(allow(*ANYONE))],
+    caller: Annotated[Caller, Depends(allow(*ANYONE))],
     metric: Annotated[str, Query(pattern=r"^[a-z][a-z0-9_]*$")],
     start: datetime | None = None,
     end: datetime | None = None,
@@ -99,11 +107,8 @@ def history(
     aggregate: Aggregate = "mean",
 ) -> list[HistoryPoint]:
     """One metric of a device over a time range (default: the last hour), raw or in buckets."""
-    directory: DeviceDirectory = request.app.state.devices
     store: TimeSeriesStore = request.app.state.store
-    device = directory.get(site, device_id)
-    if device is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no device {site}/{device_id}")
+    device = _device(request, caller, site, device_id)
     try:
         end_ms = to_ms(as_utc(end)) if end else int(time.time() * 1000) + 1
         start_ms = to_ms(as_utc(start)) if start else end_ms - 3_600_000

@@ -49,6 +49,31 @@ async def _patrol(request: Request) -> PatrolService:
 
 
 Patrol = Annotated[PatrolService, Depends(_patrol)]
+Reader = Annotated[Caller, Depends(allow(*ANYONE))]
+
+
+def _of_mine(caller: Caller, site: str, what: str) -> None:
+    """404 for a record of a site the caller does not see, as if it were not there."""
+    if not caller.sees(site):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no {what}")
+
+
+def _my_site(caller: Caller, site: str) -> None:
+    """403 for a change to a site the caller is not limited to."""
+    if not caller.sees(site):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"site {site} is not one of yours")
+
+
+def _one_site(caller: Caller, site: str | None) -> str | None:
+    """The site a caller limited to sites asks for: theirs when they have one, else the one named."""
+    if site is not None:
+        _my_site(caller, site)
+        return site
+    if caller.sites is not None:
+        if len(caller.sites) != 1:
+            raise invalid(["query", "site"], "name one of your sites")
+        return next(iter(caller.sites))
+    return None
 
 
 @contextmanager
@@ -69,9 +94,10 @@ def _answers() -> Iterator[None]:
 
 @router.post("/checkpoints", response_model=CheckpointPublic, status_code=status.HTTP_201_CREATED)
 def add_checkpoint(
-    body: CheckpointCreate, patrol: Patrol, _caller: Annotated[Caller, Depends(allow(*MANAGERS))]
+    body: CheckpointCreate, patrol: Patrol, caller: Annotated[Caller, Depends(allow(*MANAGERS))]
 ) -> CheckpointPublic:
     """Register a checkpoint (巡更點) and its tag."""
+    _my_site(caller, body.site)
     cp_id = body.id or _default_id(body.tag, "cp")
     cp = PatrolCheckpoint(id=cp_id, site=body.site, name=body.name, tag=body.tag, location=body.location)
     with _answers():
@@ -79,20 +105,18 @@ def add_checkpoint(
 
 
 @router.get("/checkpoints", response_model=list[CheckpointPublic])
-def list_checkpoints(
-    patrol: Patrol, _caller: Annotated[Caller, Depends(allow(*ANYONE))], site: Site = None
-) -> list[CheckpointPublic]:
-    """Checkpoints, of one site or all."""
-    return [checkpoint_public(c) for c in patrol.checkpoints(site)]
+def list_checkpoints(patrol: Patrol, caller: Reader, site: Site = None) -> list[CheckpointPublic]:
+    """Checkpoints, of one site or all of the caller's."""
+    return [checkpoint_public(c) for c in caller.only_visible(patrol.checkpoints(site))]
 
 
 @router.get("/checkpoints/{checkpoint_id}", response_model=CheckpointPublic)
-def get_checkpoint(
-    checkpoint_id: Ident, patrol: Patrol, _caller: Annotated[Caller, Depends(allow(*ANYONE))]
-) -> CheckpointPublic:
+def get_checkpoint(checkpoint_id: Ident, patrol: Patrol, caller: Reader) -> CheckpointPublic:
     """One checkpoint."""
     with _answers():
-        return checkpoint_public(patrol.checkpoint(checkpoint_id))
+        found = patrol.checkpoint(checkpoint_id)
+    _of_mine(caller, found.site, f"checkpoint {checkpoint_id}")
+    return checkpoint_public(found)
 
 
 # --- routes -----------------------------------------------------------------------------------
@@ -100,9 +124,10 @@ def get_checkpoint(
 
 @router.post("/routes", response_model=RoutePublic, status_code=status.HTTP_201_CREATED)
 def add_route(
-    body: RouteCreate, patrol: Patrol, _caller: Annotated[Caller, Depends(allow(*MANAGERS))]
+    body: RouteCreate, patrol: Patrol, caller: Annotated[Caller, Depends(allow(*MANAGERS))]
 ) -> RoutePublic:
     """A route: its site's checkpoints in walking order, each due `after_min` after the start."""
+    _my_site(caller, body.site)
     stops = [RouteStop(c.checkpoint, c.after_min) for c in body.checkpoints]
     with _answers():
         route_id = body.id or _default_id(body.name, "route")
@@ -110,20 +135,18 @@ def add_route(
 
 
 @router.get("/routes", response_model=list[RoutePublic])
-def list_routes(
-    patrol: Patrol, _caller: Annotated[Caller, Depends(allow(*ANYONE))], site: Site = None
-) -> list[RoutePublic]:
-    """Routes, of one site or all."""
-    return [route_public(r) for r in patrol.routes(site)]
+def list_routes(patrol: Patrol, caller: Reader, site: Site = None) -> list[RoutePublic]:
+    """Routes, of one site or all of the caller's."""
+    return [route_public(r) for r in caller.only_visible(patrol.routes(site))]
 
 
 @router.get("/routes/{route_id}", response_model=RoutePublic)
-def get_route(
-    route_id: Ident, patrol: Patrol, _caller: Annotated[Caller, Depends(allow(*ANYONE))]
-) -> RoutePublic:
+def get_route(route_id: Ident, patrol: Patrol, caller: Reader) -> RoutePublic:
     """One route."""
     with _answers():
-        return route_public(patrol.route(route_id))
+        found = patrol.route(route_id)
+    _of_mine(caller, found.site, f"route {route_id}")
+    return route_public(found)
 
 
 # --- plans ------------------------------------------------------------------------------------
@@ -133,11 +156,12 @@ def get_route(
     "/plans", response_model=PlanPublic, response_model_by_alias=True, status_code=status.HTTP_201_CREATED
 )
 def add_plan(
-    body: PlanCreate, patrol: Patrol, _caller: Annotated[Caller, Depends(allow(*MANAGERS))]
+    body: PlanCreate, patrol: Patrol, caller: Annotated[Caller, Depends(allow(*MANAGERS))]
 ) -> PlanPublic:
     """A plan; it creates its rounds a day ahead."""
     valid_from = body.valid_from or datetime.now(patrol.zone).date()
     with _answers():
+        _of_mine(caller, patrol.route(body.route).site, f"route {body.route}")
         plan = patrol.add_plan(
             body.route, body.weekdays, body.start_times, body.guards, valid_from, body.valid_until
         )
@@ -145,22 +169,19 @@ def add_plan(
 
 
 @router.get("/plans", response_model=list[PlanPublic], response_model_by_alias=True)
-def list_plans(
-    patrol: Patrol, _caller: Annotated[Caller, Depends(allow(*ANYONE))], site: Site = None
-) -> list[PlanPublic]:
-    """Plans, of one site or all."""
-    return [plan_public(p) for p in patrol.plans(site)]
+def list_plans(patrol: Patrol, caller: Reader, site: Site = None) -> list[PlanPublic]:
+    """Plans, of one site or all of the caller's."""
+    mine = {r.id for r in caller.only_visible(patrol.routes(site))}
+    return [plan_public(p) for p in patrol.plans(site) if p.route_id in mine]
 
 
 @router.get("/plans/{plan_id}", response_model=PlanPublic, response_model_by_alias=True)
-def get_plan(
-    plan_id: Annotated[int, Path(ge=1, le=MAX_ID)],
-    patrol: Patrol,
-    _caller: Annotated[Caller, Depends(allow(*ANYONE))],
-) -> PlanPublic:
+def get_plan(plan_id: Annotated[int, Path(ge=1, le=MAX_ID)], patrol: Patrol, caller: Reader) -> PlanPublic:
     """One plan."""
     with _answers():
-        return plan_public(patrol.plan(plan_id))
+        found = patrol.plan(plan_id)
+        _of_mine(caller, patrol.route(found.route_id).site, f"plan {plan_id}")
+    return plan_public(found)
 
 
 # --- rounds -----------------------------------------------------------------------------------
@@ -176,6 +197,7 @@ def start_round(
     if caller.role is Role.GUARD and (body.guard != caller.name or set(body.guards) - {caller.name}):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "a guard may start only their own rounds, alone")
     with _answers():
+        _of_mine(caller, patrol.route(body.route).site, f"route {body.route}")
         return _public(patrol, patrol.start_round(body.route, body.guard, body.start, body.guards))
 
 
@@ -193,7 +215,10 @@ def list_rounds(
     """Rounds, newest start first; a guard sees only their own."""
     if caller.role is Role.GUARD:
         guard = caller.name
+    if caller.sites is not None and site is None and len(caller.sites) == 1:
+        site = next(iter(caller.sites))
     found = patrol.rounds(site, guard, status_, _aware(since, "from"), _aware(until, "until"), limit)
+    found = caller.only_visible(found)
     sites = {r.site for r in found}
     # Checkpoint ids are unique across sites: one look-up names the checkpoints of every round.
     checkpoints = {c.id: c for c in patrol.checkpoints(sites.pop() if len(sites) == 1 else None)}
@@ -213,6 +238,7 @@ def get_round(
     """One round: every checkpoint with its due time, status and scan time."""
     with _answers():
         found = patrol.round(round_id)
+    _of_mine(caller, found.site, f"round {round_id}")
     if caller.role is Role.GUARD and caller.name not in found.guards:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "a guard sees only their own rounds")
     return _public(patrol, found)
@@ -221,7 +247,7 @@ def get_round(
 @router.get("/report")
 def report(
     patrol: Patrol,
-    _caller: Annotated[Caller, Depends(allow(*STAFF))],
+    caller: Annotated[Caller, Depends(allow(*STAFF))],
     site: Site = None,
     since: Annotated[datetime | None, Query(alias="from", description="default: 30 days ago")] = None,
     until: Annotated[datetime | None, Query(description="default: now")] = None,
@@ -229,7 +255,7 @@ def report(
     """Completion and on-time rates per guard and per route over rounds that ended (manual §9.1)."""
     end = _aware(until, "until") or datetime.now(UTC)
     start = _aware(since, "from") or end - timedelta(days=30)
-    return patrol.report(start, end, site)
+    return patrol.report(start, end, _one_site(caller, site))
 
 
 def _public(patrol: PatrolService, r: PatrolRound) -> RoundPublic:

@@ -6,10 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 
-from api.auth import ANYONE, STAFF, Caller, allow
+from api.auth import ANYONE, STAFF, Caller, Role, allow
 from api.errors import problem
 from api.schemas import MAX_ID, SITE_OR_DEVICE, ActionBody, TicketCreate, TicketPublic, ticket_public
 from ground.severity import Severity
+from records.models import Ticket
 from tickets.lifecycle import Action, RecordMissing, Source, Status, TransitionRefused
 from tickets.service import ActionFields, NewTicket, NotFound, TicketFilter, TicketService
 
@@ -23,30 +24,63 @@ async def _service(request: Request) -> TicketService:
 
 Service = Annotated[TicketService, Depends(_service)]
 TicketId = Annotated[int, Path(ge=1, le=MAX_ID)]
+# The front desk records occupants' reports and follows them: those tickets only.
+Reader = Annotated[Caller, Depends(allow(*ANYONE, Role.FRONT_DESK))]
+
+
+def visible(caller: Caller, ticket: Ticket) -> bool:
+    """Whether the caller may see this ticket: one of their sites, and an occupant's for the front desk."""
+    if caller.role is Role.FRONT_DESK and ticket.source is not Source.OCCUPANT:
+        return False
+    return caller.sees(ticket.site)
+
+
+def _visible_ticket(service: TicketService, ticket_id: int, caller: Caller) -> Ticket:
+    """The ticket, or 404 when it is missing or not the caller's to see."""
+    try:
+        ticket = service.get(ticket_id)
+    except NotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    if not visible(caller, ticket):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ticket {ticket_id}")
+    return ticket
 
 
 @router.get("", response_model=list[TicketPublic], response_model_by_alias=True)
 def list_tickets(
     service: Service,
-    _caller: Annotated[Caller, Depends(allow(*ANYONE))],
+    caller: Reader,
     status_: Annotated[Status | None, Query(alias="status")] = None,
     severity: Annotated[Severity | None, Query(alias="class")] = None,
     site: Annotated[str | None, Query(pattern=SITE_OR_DEVICE)] = None,
     device_id: Annotated[str | None, Query(pattern=SITE_OR_DEVICE)] = None,
     source: Source | None = None,
+    overdue: Annotated[bool, Query(description="only open tickets past their response time")] = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> list[TicketPublic]:
-    """Tickets, newest first, filtered by status, class, site, device and source."""
-    found = service.list(TicketFilter(status_, severity, site, device_id, source, limit, offset))
-    return [ticket_public(t) for t in found]
+    """Tickets of the caller's sites, newest first, filtered by status, class, site, device and source."""
+    if caller.role is Role.FRONT_DESK:
+        if source not in (None, Source.OCCUPANT):
+            return []
+        source = Source.OCCUPANT
+    sites = caller.visible(site)
+    wanted = TicketFilter(status_, severity, site, device_id, source, limit, offset, sites, overdue)
+    return [ticket_public(t) for t in service.list(wanted)]
 
 
-@router.post("", response_model=TicketPublic, status_code=status.HTTP_201_CREATED)
-def report(
-    body: TicketCreate, service: Service, caller: Annotated[Caller, Depends(allow(*ANYONE))]
-) -> TicketPublic:
+@router.post(
+    "",
+    response_model=TicketPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses={403: problem("not one of the caller's sites, or the front desk opening other than a report")},
+)
+def report(body: TicketCreate, service: Service, caller: Reader) -> TicketPublic:
     """Open a ticket for a fault an occupant reported (§4.2.1), or for planned work."""
+    if not caller.sees(body.site):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"site {body.site} is not one of yours")
+    if caller.role is Role.FRONT_DESK and body.source != Source.OCCUPANT.value:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "the front desk opens occupants' reports only")
     new = NewTicket(
         site=body.site,
         title=body.title or "",
@@ -61,14 +95,9 @@ def report(
 
 
 @router.get("/{ticket_id}", response_model=TicketPublic)
-def get_ticket(
-    ticket_id: TicketId, service: Service, _caller: Annotated[Caller, Depends(allow(*ANYONE))]
-) -> TicketPublic:
+def get_ticket(ticket_id: TicketId, service: Service, caller: Reader) -> TicketPublic:
     """One ticket with its audit trail."""
-    try:
-        return ticket_public(service.get(ticket_id), with_audit=True)
-    except NotFound as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    return ticket_public(_visible_ticket(service, ticket_id, caller), with_audit=True)
 
 
 @router.post(
@@ -85,6 +114,7 @@ def act(
 ) -> TicketPublic:
     """Acknowledge, assign, start, resolve, close or reopen; an illegal transition answers 409."""
     fields = ActionFields(**(body or ActionBody()).model_dump())
+    _visible_ticket(service, ticket_id, caller)
     try:
         return ticket_public(service.act(ticket_id, action, fields, caller.name), with_audit=True)
     except NotFound as exc:

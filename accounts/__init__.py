@@ -1,0 +1,1 @@
+"""Staff accounts: users with roles and sites, their passwords, and the lock on guessing them."""

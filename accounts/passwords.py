@@ -1,0 +1,38 @@
+"""Password hashes: argon2 through pwdlib, and the rules a new password must meet."""
+
+from __future__ import annotations
+
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
+
+MIN_LENGTH = 8
+MAX_LENGTH = 256
+
+_hasher = PasswordHash((Argon2Hasher(),))
+# Verified when the user name is unknown, so a wrong name takes as long as a wrong password.
+_DECOY = _hasher.hash("no such user: this hash only spends the time a real one would")
+
+
+class WeakPassword(ValueError):
+    """A new password that is too short or too long."""
+
+
+def check_new(password: str) -> None:
+    """Refuse a password shorter than 8 or longer than 256 characters."""
+    if len(password) < MIN_LENGTH:
+        raise WeakPassword(f"a password needs at least {MIN_LENGTH} characters")
+    if len(password) > MAX_LENGTH:
+        raise WeakPassword(f"a password has at most {MAX_LENGTH} characters")
+
+
+def hash_password(password: str) -> str:
+    """The argon2 hash kept for `password`."""
+    return _hasher.hash(password)
+
+
+def verify(password: str, hashed: str | None) -> bool:
+    """Whether `password` matches `hashed`; None (no such user) spends the same time and says no."""
+    if hashed is None:
+        _hasher.verify(password, _DECOY)
+        return False
+    return _hasher.verify(password[:MAX_LENGTH], hashed)
