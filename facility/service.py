@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy.engine import Engine as SqlEngine
 
+import console.app as console
 from api.app import ServiceContext, create_app
 from api.auth import TokenBook
 from collector.stores.factory import open_store
@@ -149,7 +150,9 @@ class Service:
             on_register=self.register,
             patrol=self.patrol,
         )
-        return create_app(ctx)
+        app = create_app(ctx)
+        console.mount(app, self.db)
+        return app
 
     def counters(self) -> dict[str, float]:
         """The pipeline's counters, for /health and /metrics."""

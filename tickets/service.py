@@ -106,11 +106,15 @@ class TicketService(AlarmIntake, PeopleActions):
         with self.db.read() as s:
             return s.scalars(q.limit(f.limit).offset(f.offset)).all()
 
-    def counts(self, sites: frozenset[str] | None = None) -> dict[tuple[str, str], int]:
-        """How many tickets there are by (class, status), of some sites or all."""
+    def counts(
+        self, sites: frozenset[str] | None = None, source: Source | None = None
+    ) -> dict[tuple[str, str], int]:
+        """How many tickets there are by (class, status), of some sites or all, of one source or all."""
         q = select(Ticket.severity, Ticket.status, func.count()).group_by(Ticket.severity, Ticket.status)
         if sites is not None:
             q = q.where(Ticket.site.in_(sorted(sites)))
+        if source is not None:
+            q = q.where(Ticket.source == source.value)
         with self.db.read() as s:
             return {(Severity(c).value, Status(st).value): n for c, st, n in s.execute(q).all()}
 

@@ -1,0 +1,1 @@
+"""The web console: staff work tickets, devices, patrols and occupants reports in a browser."""
