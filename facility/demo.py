@@ -9,12 +9,14 @@ import threading
 import time
 
 import uvicorn
+from sqlalchemy.exc import IntegrityError
 
 from collector.app import describe_store
 from facility.broker import EmbeddedBroker
 from facility.service import Service
 from ground.settings import Settings
 from simulators import publisher
+from simulators.inventory import inventory
 from simulators.publisher import SimulationPlan
 from tickets.lifecycle import Status
 from tickets.service import TicketFilter
@@ -59,6 +61,7 @@ def run(
     api_thread = threading.Thread(target=server.run, name="api", daemon=True)
     api_thread.start()
     service.wait_ready()
+    _register_inventory(service, plan)
     url = f"http://{host}:{api_port}"
     print("facility demo", flush=True)
     print(f"  broker     {'embedded (amqtt) ' if broker else ''}{settings.mqtt!r}")
@@ -99,6 +102,26 @@ def run(
         if broker:
             broker.stop()
         print(f"stopped; {collector.writer.stored} readings stored by {describe_store(settings)}")
+
+
+def _register_inventory(service: Service, plan: SimulationPlan) -> None:
+    """Register every simulated device with its place, so the tickets of its alarms say where to go."""
+    # Registering again, as a demo restarted on the same data folder does, updates the rows in place.
+    placements = inventory(plan)
+    try:
+        for placement in placements:
+            try:
+                device = service.devices.register(placement.fields())
+            except IntegrityError:
+                # The directory wrote the device's row since the look-up (its retained status
+                # arrived first): this time the row is updated.
+                device = service.devices.register(placement.fields())
+            service.register(device)
+    except Exception:
+        # Raised here, before the clean stop is armed, it would leave the service's threads running.
+        log.exception("could not register the simulated devices; their tickets will name no location")
+        return
+    log.info("registered %d simulated devices with their places", len(placements))
 
 
 def _wait_quiet(service: Service, timeout_s: float = 5.0) -> None:
