@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from accounts.lockout import LoginLocks
 from accounts.users import UserBook
 from api.auth import TokenBook
+from api.docs import serve_docs
 from api.errors import declare_errors, http_error
 from api.health import Health
 from api.health import problems as health_problems
@@ -62,7 +63,11 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         title="facility",
         version="1",
         description="IoT facility monitoring and maintenance for property management.",
+        # /docs is served from the product's own copy of Swagger UI (buildings often have no internet).
+        docs_url=None,
+        redoc_url=None,
     )
+    serve_docs(app)
     app.state.settings = ctx.settings
     app.state.tickets = ctx.tickets
     app.state.devices = ctx.devices

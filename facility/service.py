@@ -246,7 +246,14 @@ def run(settings: Settings, host: str, port: int) -> None:
     service = Service(settings)
     service.start()
     server = uvicorn.Server(
-        uvicorn.Config(service.app(), host=host, port=port, log_level=settings.log_level.lower())
+        uvicorn.Config(
+            service.app(),
+            host=host,
+            port=port,
+            log_level=settings.log_level.lower(),
+            # The console's live streams stay open; a stop waits this long for them, no longer.
+            timeout_graceful_shutdown=3,
+        )
     )
     api = threading.Thread(target=server.run, name="api")
     api.start()
