@@ -32,7 +32,9 @@ def hash_password(password: str) -> str:
 
 def verify(password: str, hashed: str | None) -> bool:
     """Whether `password` matches `hashed`; None (no such user) spends the same time and says no."""
-    if hashed is None:
-        _hasher.verify(password, _DECOY)
+    # Longer than any password can be set: refused, after the same time spent.
+    too_long = len(password) > MAX_LENGTH
+    if hashed is None or too_long:
+        _hasher.verify(password[:MAX_LENGTH], _DECOY if hashed is None else hashed)
         return False
-    return _hasher.verify(password[:MAX_LENGTH], hashed)
+    return _hasher.verify(password, hashed)

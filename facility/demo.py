@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import secrets
 import socket
@@ -11,6 +12,8 @@ import time
 import uvicorn
 from sqlalchemy.exc import IntegrityError
 
+from accounts.roles import Role
+from accounts.users import UserBook, UserExists
 from collector.app import describe_store
 from facility.broker import EmbeddedBroker
 from facility.service import Service
@@ -57,7 +60,10 @@ def run(
     api_port = _port(host, api_port)
     service = Service(settings)
     service.start()
-    server = uvicorn.Server(uvicorn.Config(service.app(), host=host, port=api_port, log_level="warning"))
+    config = uvicorn.Config(
+        service.app(), host=host, port=api_port, log_level="warning", timeout_graceful_shutdown=3
+    )
+    server = uvicorn.Server(config)
     api_thread = threading.Thread(target=server.run, name="api", daemon=True)
     api_thread.start()
     service.wait_ready()
@@ -71,18 +77,27 @@ def run(
         f"  simulators {plan.sites} site(s), {plan.rate:g} reports/s, seed {plan.seed}, "
         f"{plan.fault_rate_per_h:g} faults per device per hour"
     )
+    print(f"  console    {url}/   log in as one of:")
+    for name, role, password in _demo_accounts(service):
+        print(f"             {name:<11} {password}   ({role.value})")
     print(f"  API        {url}/api/v1   (OpenAPI: {url}/docs)")
     print(f"  token      {settings.admin_token}")
     print(f'  try        curl -H "Authorization: Bearer {settings.admin_token}" {url}/api/v1/tickets')
     print("  stop       Ctrl-C", flush=True)
     sim_stop = threading.Event()
+    # The demo keeps the time itself: simulators left to end on their own would say goodbye (a
+    # retained `offline` each) while the service still listens, and open a ticket per device.
+    endless = dataclasses.replace(plan, duration_s=None)
     sim_thread = threading.Thread(
-        target=publisher.run, args=(settings.mqtt, plan, sim_stop), name="simulators", daemon=True
+        target=publisher.run, args=(settings.mqtt, endless, sim_stop), name="simulators", daemon=True
     )
     sim_thread.start()
     collector = service.collector
+    ends = time.monotonic() + plan.duration_s if plan.duration_s else float("inf")
     try:
-        while sim_thread.is_alive() and not stop.wait(10):
+        while sim_thread.is_alive() and not stop.wait(min(10.0, max(0.0, ends - time.monotonic()))):
+            if time.monotonic() >= ends:
+                break
             open_tickets = len(service.tickets.list(TicketFilter(status=Status.OPEN, limit=1000)))
             print(
                 f"  received {collector.received}, stored {collector.writer.stored},"
@@ -122,6 +137,20 @@ def _register_inventory(service: Service, plan: SimulationPlan) -> None:
         log.exception("could not register the simulated devices; their tickets will name no location")
         return
     log.info("registered %d simulated devices with their places", len(placements))
+
+
+def _demo_accounts(service: Service) -> list[tuple[str, Role, str]]:
+    """One account per role, named for it, with a new password each run (made, or reset if there)."""
+    book = UserBook(service.db)
+    accounts = []
+    for role in Role:
+        name, password = role.value, secrets.token_urlsafe(9)
+        try:
+            book.add(name, password, role)
+        except UserExists:
+            book.set_password(name, password)
+        accounts.append((name, role, password))
+    return accounts
 
 
 def _wait_quiet(service: Service, timeout_s: float = 5.0) -> None:

@@ -77,11 +77,6 @@ def test_the_lock_ends_after_15_minutes(locks: LoginLocks, clock: Clock) -> None
     assert locks.retry_after("alice", HOME) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="accounts/lockout.py retry_after counts the lock from the oldest of the last 5 failures, "
-    "not from the 5th: failures 3 minutes apart lock the pair for 3 minutes, not 15",
-)
 def test_a_lock_lasts_15_minutes_even_when_the_failures_were_spread_out(
     locks: LoginLocks, clock: Clock
 ) -> None:

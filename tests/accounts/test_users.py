@@ -178,3 +178,12 @@ def test_a_new_password_ends_the_users_tokens(book: UserBook, records: Database)
     assert tokens.caller(_token_for(records, changed)) == Caller("alice", Role.GUARD, None)
     with pytest.raises(UserMissing):
         book.set_password("nobody", "a new passphrase")
+
+
+def test_a_password_longer_than_any_that_can_be_set_is_refused(book: UserBook) -> None:
+    from accounts.passwords import MAX_LENGTH
+
+    exact = "p" * MAX_LENGTH
+    book.add("long", exact, Role.ENGINEER)
+    assert book.authenticate("long", exact) is not None
+    assert book.authenticate("long", exact + "anything") is None

@@ -15,7 +15,7 @@ from tests.console.conftest import PASSWORD, PHONE, Console
 
 pytestmark = pytest.mark.services
 
-FIRE_PANEL = "facility/v1/s1/fire_panel/fp-1/event"
+SUMP = "facility/v1/s1/sump_pit/sump-1/telemetry"
 READER = "facility/v1/s1/patrol_reader/reader-1/event"
 
 
@@ -23,10 +23,29 @@ def _ms(t: datetime) -> int:
     return int(t.timestamp() * 1000)
 
 
-def _fire_alarm(publisher: Publisher) -> None:
-    """A fire panel's alarm over MQTT: an emergency (緊急) ticket."""
-    now = datetime.now(UTC)
-    publisher.publish_all([(FIRE_PANEL, {"ts": _ms(now), "seq": 1, "code": "FIRE_ALARM", "state": "raised"})])
+def _sump_flooding(api: Api, publisher: Publisher) -> None:
+    """A registered sump pit rising to 97 % over MQTT: an emergency (緊急) ticket, `sump_flooding`."""
+    device = {
+        "site": "s1",
+        "device_id": "sump-1",
+        "device_type": "sump_pit",
+        "name": "Sump pit 1",
+        "building": "Tower A",
+        "floor": "B2",
+        "location": "Car park B2, by the north ramp",
+    }
+    assert api.post("/api/v1/devices", device).status_code == 201
+    now = _ms(datetime.now(UTC))
+    levels = [41.0, 48.5, 57.0, 66.0, 78.5, 88.0, 97.0]
+    readings = [
+        {
+            "ts": now - (len(levels) - 1 - i) * 5_000,
+            "seq": i,
+            "metrics": {"level_pct": level, "pumps_running": 2.0, "pumps_faulted": 0.0},
+        }
+        for i, level in enumerate(levels)
+    ]
+    publisher.publish_all([(SUMP, reading) for reading in readings])
 
 
 def test_log_in_by_keyboard_and_log_out(console: Console) -> None:
@@ -58,7 +77,7 @@ def test_a_fault_appears_live_and_is_worked_to_closed_through_the_page(
 ) -> None:
     page = console.login("eng")
     page.evaluate("window.sameDocument = true")
-    _fire_alarm(publisher)
+    _sump_flooding(api, publisher)
     row = page.locator("table.tickets tr.c-emergency").first
     row.wait_for()
     # Still the same document: the row came by server-sent events, not a reload.
@@ -70,6 +89,13 @@ def test_a_fault_appears_live_and_is_worked_to_closed_through_the_page(
     row.get_by_role("link", name=f"#{ticket['id']}").click()
     page.wait_for_url(f"{console.url}/tickets/{ticket['id']}")
     url = page.url
+    # Where it is, the device's latest readings, and a chart of the level that raised it.
+    assert page.get_by_test_id("location").inner_text() == "Tower A, floor B2, Car park B2, by the north ramp"
+    assert "Tower A" in page.locator("dl.facts").first.inner_text()
+    assert "97.0" in page.locator("dl.readings").inner_text()
+    page.locator(".chart[data-points]").wait_for()
+    assert page.locator(".chart").get_attribute("data-points") == str(7)
+    assert page.locator(".chart canvas").count() == 1
 
     def act(action: str, **fields: str) -> None:
         form = page.locator(f'form[data-action="{action}"]')
@@ -86,7 +112,7 @@ def test_a_fault_appears_live_and_is_worked_to_closed_through_the_page(
     act("start")
     assert page.get_by_test_id("status").get_attribute("data-status") == "in_progress"
     # The lifecycle refuses to resolve an emergency before its steps are recorded, and says why.
-    act("resolve", Cause="Smoke from a kitchen", **{"Measures taken": "Vented", "Result": "Panel reset"})
+    act("resolve", Cause="Blocked drain", **{"Measures taken": "Cleared it", "Result": "Level at 30 %"})
     refused = page.get_by_test_id("refused").inner_text()
     assert "emergency_plan_started" in refused and "cannot be resolved" in refused
     assert page.get_by_test_id("status").get_attribute("data-status") == "in_progress"
@@ -95,10 +121,10 @@ def test_a_fault_appears_live_and_is_worked_to_closed_through_the_page(
         **{
             "Emergency plan started": "check",
             "Leadership informed": "check",
-            "Temporary measures": "Floor 3 evacuated",
-            "Cause": "Smoke from a kitchen",
-            "Measures taken": "Vented the floor",
-            "Result": "Panel reset, no fire",
+            "Temporary measures": "Portable pump brought in, B2 ramp closed",
+            "Cause": "Leaves blocking the drain inlet",
+            "Measures taken": "Cleared the inlet, both pumps checked",
+            "Result": "Level back to 30 %",
         },
     )
     assert page.get_by_test_id("status").get_attribute("data-status") == "resolved"
@@ -109,8 +135,8 @@ def test_a_fault_appears_live_and_is_worked_to_closed_through_the_page(
 
     seen = api.get(f"/api/v1/tickets/{ticket['id']}").json()
     assert seen["status"] == "closed"
-    assert seen["temporary_measures"] == "Floor 3 evacuated"
-    assert seen["cause"] == "Smoke from a kitchen"
+    assert seen["temporary_measures"] == "Portable pump brought in, B2 ramp closed"
+    assert seen["cause"] == "Leaves blocking the drain inlet"
     by_eng = [a["action"] for a in seen["audit"] if a["actor"] == "eng"]
     assert by_eng == ["acknowledge", "start", "resolve", "close"]
 

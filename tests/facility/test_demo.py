@@ -75,3 +75,42 @@ def test_the_demo_keeps_libraries_quiet_unless_debug(tmp_path: Path) -> None:
     out, _ = proc.communicate(timeout=90)
     assert proc.returncode == 0
     assert any(" amqtt" in line or " alembic" in line for line in out.splitlines())
+
+
+def test_the_demo_prints_an_account_per_role_that_logs_in_and_ends_without_offline_tickets(
+    tmp_path: Path,
+) -> None:
+    import httpx
+
+    from records.db import Database, sqlite_file_url
+    from tickets.service import TicketFilter, TicketService
+
+    proc = _demo(tmp_path, "--duration", "8", "--faults", "0", "--port", str(free_port()))
+    assert proc.stdout is not None
+    lines: list[str] = []
+    for line in proc.stdout:
+        lines.append(line)
+        if "Ctrl-C" in line:
+            break
+    console = next(line for line in lines if line.strip().startswith("console"))
+    url = console.split()[1].rstrip("/")
+    accounts = {
+        parts[0]: parts[1]
+        for line in lines
+        if (parts := line.split()) and len(parts) == 3 and parts[2].startswith("(")
+    }
+    assert set(accounts) == {"admin", "manager", "engineer", "guard", "front_desk"}, "".join(lines)
+    answer = httpx.post(
+        f"{url}/api/v1/auth/login", json={"username": "engineer", "password": accounts["engineer"]}
+    )
+    assert answer.status_code == 200 and answer.json()["role"] == "engineer"
+    assert httpx.get(f"{url}/login").status_code == 200
+    rest, _ = proc.communicate(timeout=90)
+    assert proc.returncode == 0, "".join(lines) + rest
+    # The simulators' goodbyes come after the service has stopped: no device is taken for offline.
+    db = Database(sqlite_file_url(tmp_path / "data", "records.db"))
+    try:
+        tickets = TicketService(db).list(TicketFilter())
+        assert [t.rule for t in tickets if t.rule == "offline"] == []
+    finally:
+        db.engine.dispose()
