@@ -64,6 +64,15 @@ def _my_site(caller: Caller, site: str) -> None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"site {site} is not one of yours")
 
 
+def _route_of_mine(caller: Caller, patrol: PatrolService, route_id: str) -> None:
+    """404 for a route of another site; a missing one is left for the service to name (422)."""
+    try:
+        site = patrol.route(route_id).site
+    except NotFound:
+        return
+    _of_mine(caller, site, f"route {route_id}")
+
+
 def _one_site(caller: Caller, site: str | None) -> str | None:
     """The site a caller limited to sites asks for: theirs when they have one, else the one named."""
     if site is not None:
@@ -161,7 +170,7 @@ def add_plan(
     """A plan; it creates its rounds a day ahead."""
     valid_from = body.valid_from or datetime.now(patrol.zone).date()
     with _answers():
-        _of_mine(caller, patrol.route(body.route).site, f"route {body.route}")
+        _route_of_mine(caller, patrol, body.route)
         plan = patrol.add_plan(
             body.route, body.weekdays, body.start_times, body.guards, valid_from, body.valid_until
         )
@@ -197,7 +206,7 @@ def start_round(
     if caller.role is Role.GUARD and (body.guard != caller.name or set(body.guards) - {caller.name}):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "a guard may start only their own rounds, alone")
     with _answers():
-        _of_mine(caller, patrol.route(body.route).site, f"route {body.route}")
+        _route_of_mine(caller, patrol, body.route)
         return _public(patrol, patrol.start_round(body.route, body.guard, body.start, body.guards))
 
 

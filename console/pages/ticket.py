@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from accounts.roles import Role
 from api.auth import STAFF
@@ -113,10 +114,17 @@ async def act(
     for name in STEP_BOXES:
         if form.get(name):
             values[name] = True
+    # Async only to read the form; the records are worked on a worker thread, off the event loop.
+    return await run_in_threadpool(_act, request, visitor, ticket_id, action, ActionFields(**values))
+
+
+def _act(
+    request: Request, visitor: Visitor, ticket_id: int, action: Action, fields: ActionFields
+) -> Response:
     service: TicketService = request.app.state.tickets
     ticket = _ticket(request, visitor, ticket_id)
     try:
-        service.act(ticket.id, action, ActionFields(**values), visitor.caller.name)
+        service.act(ticket.id, action, fields, visitor.caller.name)
     except TransitionRefused as exc:
         return _page(request, visitor, ticket, str(exc), status.HTTP_409_CONFLICT)
     except RecordMissing as exc:
