@@ -179,6 +179,8 @@ class Alarm(Base):
     cleared_at: Mapped[datetime | None]
     last_seen: Mapped[datetime]
     count: Mapped[int] = mapped_column(default=1)
+    # Raised inside a maintenance window: recorded, and no ticket opened while the window lasts.
+    held: Mapped[bool] = mapped_column(default=False)
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
 
@@ -336,3 +338,104 @@ class PatrolScan(Base):
     checkpoint_id: Mapped[str | None] = mapped_column(String(64))
     round_id: Mapped[int | None] = mapped_column(Integer, index=True)
     outcome: Mapped[str] = mapped_column(String(32))
+
+
+class Contractor(Base):
+    """A licensed contractor (§4.1.4): who may service elevators or fire equipment, until when."""
+
+    __tablename__ = "contractors"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    licence_number: Mapped[str] = mapped_column(String(100))
+    licence_expires: Mapped[date] = mapped_column(Date)
+    equipment_types: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+    # When the ticket for a licence expiring soon was opened, so it opens once per expiry date.
+    expiry_ticket_for: Mapped[date | None] = mapped_column(Date)
+
+
+class MaintenancePlan(Base):
+    """A maintenance plan (§4.1.1): what it covers, its checklist, who does it, and when it falls due."""
+
+    __tablename__ = "maintenance_plans"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # What it covers: these devices, or every device of a type on the site, or of a building.
+    device_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    device_type: Mapped[str | None] = mapped_column(String(64))
+    building: Mapped[str | None] = mapped_column(String(100))
+    items: Mapped[list[str]] = mapped_column(JSON)
+    # By the calendar: an ISO 8601 period from a first due date, opened `lead_days` ahead.
+    every: Mapped[str | None] = mapped_column(String(16))
+    first_due: Mapped[datetime | None]
+    lead_days: Mapped[int] = mapped_column(default=0)
+    # By use: every N of a counter metric, every H hours of a boolean metric being true.
+    counter_metric: Mapped[str | None] = mapped_column(String(64))
+    counter_every: Mapped[float | None]
+    running_metric: Mapped[str | None] = mapped_column(String(64))
+    running_every_h: Mapped[float | None]
+    responsible: Mapped[str | None] = mapped_column(String(100))
+    contractor_id: Mapped[str | None] = mapped_column(ForeignKey("contractors.id"))
+    created_at: Mapped[datetime]
+
+
+class MaintenanceUse(Base):
+    """How much a device has been used since its plan's last work order (counter or running hours)."""
+
+    __tablename__ = "maintenance_use"
+
+    plan_id: Mapped[int] = mapped_column(ForeignKey("maintenance_plans.id"), primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # The counter's value when the last work order opened (or when it was first seen).
+    counter_base: Mapped[float | None]
+    # Seconds the running metric has been true since the last work order; the last reading seen.
+    running_s: Mapped[float] = mapped_column(default=0.0)
+    last_ts: Mapped[datetime | None]
+    last_running: Mapped[bool | None]
+
+
+class WorkOrder(Base):
+    """A maintenance job on one device: its ticket (source `maintenance`), plan, due date and checklist."""
+
+    __tablename__ = "work_orders"
+    __table_args__ = (
+        # Never twice for the same plan, device and due date: through restarts and replays.
+        Index("work_orders_once", "plan_id", "device_id", "due_at", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), unique=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("maintenance_plans.id"), index=True)
+    site: Mapped[str] = mapped_column(String(64), index=True)
+    device_id: Mapped[str] = mapped_column(String(64))
+    device_type: Mapped[str | None] = mapped_column(String(64))
+    due_at: Mapped[datetime]
+    # calendar, counter or running_hours
+    trigger: Mapped[str] = mapped_column(String(16))
+    # [{"item": text, "done": true | false | null, "note": text | null}]
+    checklist: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    done_at: Mapped[datetime | None]
+    done_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class MaintenanceWindow(Base):
+    """A time when a device's (or a building's) alarms are held while people work on it."""
+
+    __tablename__ = "maintenance_windows"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site: Mapped[str] = mapped_column(String(64), index=True)
+    device_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    building: Mapped[str | None] = mapped_column(String(100))
+    start: Mapped[datetime]
+    end: Mapped[datetime] = mapped_column(index=True)
+    reason: Mapped[str] = mapped_column(String(300))
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    # A window a started work order opened: it ends when the order is resolved.
+    work_order_id: Mapped[int | None] = mapped_column(ForeignKey("work_orders.id"))
+    # Set once the end was dealt with: conditions still holding opened their tickets.
+    closed_at: Mapped[datetime | None]

@@ -21,6 +21,7 @@ LAYERS = {
     "gateway": 2,
     "grafana": 2,
     "accounts": 2,
+    "maintenance": 2,
     "api": 3,
     "console": 4,
     "facility": 5,
