@@ -159,6 +159,7 @@ class AlarmPublic(BaseModel):
     count: int
     detail: dict[str, Any]
     ticket_id: int | None
+    held: bool = Field(description="raised inside a maintenance window: recorded, no ticket while it lasts")
 
 
 def alarm_public(a: Alarm) -> AlarmPublic:
@@ -181,6 +182,7 @@ def alarm_public(a: Alarm) -> AlarmPublic:
         count=a.count,
         detail=a.detail,
         ticket_id=a.ticket_id,
+        held=a.held,
     )
 
 

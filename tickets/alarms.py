@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -9,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ground.clock import from_ms
+from ground.clock import from_ms, to_ms
 from ground.events import AlarmEvent
 from ground.severity import Severity
 from records.models import Alarm, Ticket
@@ -33,14 +34,19 @@ def _active_alarm(s: Session, event: AlarmEvent) -> Alarm | None:
 class AlarmIntake(TicketStore):
     """Records raised and cleared alarms, opening, updating or reopening the device's ticket."""
 
-    def apply_alarm(self, event: AlarmEvent) -> int | None:
-        """Record a raised or cleared alarm; a raise opens or updates the device's ticket. Returns its id."""
+    def apply_alarm(self, event: AlarmEvent, may_hold: bool = True) -> int | None:
+        """Record a raised or cleared alarm; a raise opens or updates the device's ticket. Returns its id.
+
+        A raise a maintenance window holds opens no ticket (None), unless `may_hold` is false.
+        """
         for attempt in range(5):
             changes: list[TicketChange] = []
             try:
                 with self.db.session() as s:
                     ticket_id: int | None = (
-                        self._raise(s, event, changes) if event.kind == "raised" else self._clear(s, event)
+                        self._raise(s, event, changes, may_hold)
+                        if event.kind == "raised"
+                        else self._clear(s, event)
                     )
             except IntegrityError:
                 # Another worker inserted the same alarm or ticket first; read it and go on.
@@ -56,18 +62,19 @@ class AlarmIntake(TicketStore):
             return ticket_id
         raise RuntimeError(f"could not record alarm {event.rule} on {event.device_id} after 5 tries")
 
-    def _raise(self, s: Session, event: AlarmEvent, changes: list[TicketChange]) -> int:
+    def _raise(
+        self, s: Session, event: AlarmEvent, changes: list[TicketChange], may_hold: bool
+    ) -> int | None:
         now = self.clock()
         alarm = _active_alarm(s, event)
         raised_at = from_ms(event.ts)
-        if (
-            alarm is not None
-            and raised_at in (alarm.raised_at, alarm.last_seen)
-            and alarm.ticket_id is not None
-        ):
+        again = alarm is not None and raised_at in (alarm.raised_at, alarm.last_seen)
+        if alarm is not None and again and (alarm.ticket_id is not None or alarm.held):
             # The same raise again (a redelivery, a replay or a second worker): nothing new.
             return alarm.ticket_id
-        ticket = self._ticket_for(s, event, now, changes)
+        # Held only while the alarm has no ticket: one raised before the window keeps its ticket.
+        fresh = alarm is None or alarm.held
+        held = may_hold and fresh and self.holds is not None and self.holds(s, event)
         if alarm is None:
             alarm = Alarm(
                 site=event.site,
@@ -87,9 +94,37 @@ class AlarmIntake(TicketStore):
             alarm.count += 1
             alarm.last_seen = raised_at
             alarm.detail = _alarm_detail(event)
+        alarm.held = held
+        if held:
+            s.flush()
+            return None
+        ticket = self._ticket_for(s, event, now, changes)
         alarm.ticket_id = ticket.id
         s.flush()
         return ticket.id
+
+    def release_held(self, alarm_ids: Sequence[int]) -> int:
+        """Open (or update) the tickets of held alarms still active, as if raised now; how many."""
+        opened = 0
+        for alarm_id in alarm_ids:
+            with self.db.read() as s:
+                alarm = s.get(Alarm, alarm_id)
+            if alarm is None or not alarm.active or not alarm.held:
+                continue
+            event = AlarmEvent(
+                kind="raised",
+                site=alarm.site,
+                device_type=alarm.device_type,
+                device_id=alarm.device_id,
+                rule=alarm.rule,
+                severity=Severity(alarm.severity),
+                ts=to_ms(self.clock()),
+                title=alarm.title,
+                detail={k: v for k, v in alarm.detail.items() if k != "latched"},
+            )
+            # The window has ended: this raise is not held again.
+            opened += self.apply_alarm(event, may_hold=False) is not None
+        return opened
 
     def _ticket_for(
         self, s: Session, event: AlarmEvent, now: datetime, changes: list[TicketChange]

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from ground.clock import utcnow
+from ground.events import AlarmEvent
 from ground.severity import Severity
 from records.db import Database
 from records.models import AuditEntry, Device, Ticket
@@ -36,6 +37,8 @@ class TicketStore:
     reopen_cooldown_s: int = 3600
     listeners: list[Listener] = field(default_factory=list)
     clock: Callable[[], datetime] = utcnow
+    # Whether a maintenance window holds an alarm's raise (no ticket while it lasts); None: never.
+    holds: Callable[[Session, AlarmEvent], bool] | None = None
 
     def get(self, ticket_id: int) -> Ticket:
         """One ticket with its audit trail."""
