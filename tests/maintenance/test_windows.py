@@ -40,6 +40,13 @@ def _lift(fed: FedPipeline, t: datetime, seq: int, *, trapped: bool) -> None:
     fed.deliver(LIFT, {"ts": _ms(t), "seq": seq, "metrics": metrics})
 
 
+def _lamp_failure(fed: FedPipeline, now: datetime, seq: int = 1) -> None:
+    """A lamp failing for 6 minutes, ending 4 minutes ago: the `lamp_failure` rule raises."""
+    t0 = now - timedelta(minutes=10)
+    _lamps(fed, t0, seq, 1.0)
+    _lamps(fed, t0 + timedelta(minutes=6), seq + 1, 1.0)
+
+
 def _alarms(fed: FedPipeline) -> dict[str, Alarm]:
     with fed.tickets.db.read() as s:
         return {a.rule: a for a in s.scalars(select(Alarm))}
@@ -69,9 +76,7 @@ def test_a_condition_still_holding_when_the_window_ends_opens_its_ticket(pipelin
     book = attach(pipeline.tickets)
     now = datetime.now(UTC)
     window = _window(book, now - timedelta(hours=1), now + timedelta(hours=1), "lc-1")
-    t0 = now - timedelta(minutes=10)
-    _lamps(pipeline, t0, 1, 1.0)
-    _lamps(pipeline, t0 + timedelta(minutes=6), 2, 1.0)
+    _lamp_failure(pipeline, now)
     assert _alarms(pipeline)["lamp_failure"].held
     assert book.release_ended(pipeline.tickets) == 0, "the window has not ended"
     book.end_now(window)
@@ -87,10 +92,8 @@ def test_an_alarm_that_cleared_inside_the_window_opens_nothing(pipeline: FedPipe
     book = attach(pipeline.tickets)
     now = datetime.now(UTC)
     window = _window(book, now - timedelta(hours=1), now + timedelta(hours=1), "lc-1")
-    t0 = now - timedelta(minutes=10)
-    _lamps(pipeline, t0, 1, 1.0)
-    _lamps(pipeline, t0 + timedelta(minutes=6), 2, 1.0)
-    _lamps(pipeline, t0 + timedelta(minutes=7), 3, 0.0)
+    _lamp_failure(pipeline, now)
+    _lamps(pipeline, now - timedelta(minutes=3), 3, 0.0)
     assert not _alarms(pipeline)["lamp_failure"].active
     book.end_now(window)
     assert book.release_ended(pipeline.tickets) == 0
@@ -103,9 +106,7 @@ def test_a_raise_outside_any_window_opens_its_ticket_as_before(pipeline: FedPipe
     # Another device's window, and one of this device that has not begun.
     _window(book, now - timedelta(hours=1), now + timedelta(hours=1), "lc-2")
     _window(book, now + timedelta(hours=1), now + timedelta(hours=2), "lc-1")
-    t0 = now - timedelta(minutes=10)
-    _lamps(pipeline, t0, 1, 1.0)
-    _lamps(pipeline, t0 + timedelta(minutes=6), 2, 1.0)
+    _lamp_failure(pipeline, now)
     assert not _alarms(pipeline)["lamp_failure"].held
     assert [t.rule for t in pipeline.tickets.list(TicketFilter())] == ["lamp_failure"]
 
@@ -119,9 +120,7 @@ def test_a_building_window_holds_the_devices_of_that_building(pipeline: FedPipel
     book = attach(pipeline.tickets)
     now = datetime.now(UTC)
     book.add(Covered("s1", (), "Tower B"), now - timedelta(hours=1), now + timedelta(hours=1), "works", "eng")
-    t0 = now - timedelta(minutes=10)
-    _lamps(pipeline, t0, 1, 1.0)
-    _lamps(pipeline, t0 + timedelta(minutes=6), 2, 1.0)
+    _lamp_failure(pipeline, now)
     assert _alarms(pipeline)["lamp_failure"].held
 
 
