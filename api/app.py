@@ -19,7 +19,17 @@ from api.health import Health
 from api.health import problems as health_problems
 from api.limits import BodyLimit
 from api.logins import Logins
-from api.routes import alarms, auth, dead_letters, devices, patrol, tickets, tokens, users
+from api.routes import (
+    alarms,
+    auth,
+    dead_letters,
+    devices,
+    maintenance_windows,
+    patrol,
+    tickets,
+    tokens,
+    users,
+)
 from api.throttle import AuthFailures
 from collector.stores.base import TimeSeriesStore
 from ground.settings import Settings
@@ -79,7 +89,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
     app.state.users = ctx.users()
     app.state.logins = ctx.logins()
     v1 = APIRouter(prefix="/api/v1")
-    modules = (auth, tickets, alarms, devices, dead_letters, tokens, users, patrol)
+    modules = (auth, tickets, alarms, devices, dead_letters, tokens, users, patrol, maintenance_windows)
     routers = [module.router for module in modules]
     for router in routers:
         v1.include_router(router)

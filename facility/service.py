@@ -26,6 +26,7 @@ from facility.pipeline import load_engine_state, move_engine_state
 from facility.wiring import Resources, counters, wire
 from ground.datalock import DataDirLock
 from ground.settings import Settings
+from maintenance import windows as maintenance_windows
 from records.db import Database, database_url, make_engine, migrate, sqlite_file_url
 from records.devices import DeviceDirectory
 from records.models import Device, EngineState
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 
 TICK_S = 1.0
 TIMER_REPAIR_S = 300
+# How soon after a maintenance window ends what it held and still holds opens its ticket.
+WINDOWS_S = 30.0
 
 
 class Service:
@@ -93,6 +96,8 @@ class Service:
         self.patrol = parts.patrol
         self.collector = parts.collector
         self.status = parts.status
+        # Alarms of devices under a maintenance window are held; a started work order opens one.
+        self.windows = maintenance_windows.attach(self.tickets)
         self._stop = threading.Event()
         self._collector_thread = threading.Thread(
             target=self.collector.run, args=(self._stop,), name="collector"
@@ -165,6 +170,7 @@ class Service:
         self._every(self.settings.status_interval_s, self.status.write, "site-status")
         # Patrol deadlines: each round keeps its next one, so a restart loses none.
         self._every(TICK_S, self.patrol.sweep, "patrol-deadlines")
+        self._every(WINDOWS_S, self._release_windows, "maintenance-windows")
         self._every(600, self.patrol.schedule_plans, "patrol-plans", next_run_time=datetime.now(UTC))
         self.scheduler.start()
         # Tickets whose timers were lost (killed between the ticket and its timers, a full disk) get
@@ -180,6 +186,10 @@ class Service:
             self.escalation.repair()
         except Exception:
             log.exception("could not check the tickets' timers; trying again in %d s", TIMER_REPAIR_S)
+
+    def _release_windows(self) -> None:
+        """Timer: windows that ended release what they held and still holds."""
+        self.windows.release_ended(self.tickets)
 
     def _every(self, seconds: float, job: Callable[[], object], job_id: str, **options: Any) -> None:
         """A repeating job kept in memory: it is rebuilt at every start, so nothing to persist."""

@@ -44,6 +44,11 @@ REFUSED = {
     ("get", "/api/v1/patrol/plans"): "front_desk",
     ("get", "/api/v1/patrol/plans/{plan_id}"): "front_desk",
     ("get", "/api/v1/patrol/rounds"): "front_desk",
+    ("post", "/api/v1/maintenance/windows"): "guard",
+    ("get", "/api/v1/maintenance/windows"): "front_desk",
+    ("get", "/api/v1/maintenance/windows/{window_id}"): "front_desk",
+    ("patch", "/api/v1/maintenance/windows/{window_id}"): "guard",
+    ("delete", "/api/v1/maintenance/windows/{window_id}"): "guard",
     # A front desk opening other than an occupant's report; a ticket of a site not the caller's.
     ("post", "/api/v1/tickets"): "front_desk",
 }
@@ -124,6 +129,7 @@ def test_a_role_left_out_gets_the_declared_403(api: Api) -> None:
         "route_id": "night",
         "plan_id": 1,
         "username": "nobody",
+        "window_id": 1,
     }
     for (method, path), role in REFUSED.items():
         concrete = re.sub(r"\{(\w+)\}", lambda m: str(ids[m[1]]), path)
