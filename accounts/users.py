@@ -114,6 +114,19 @@ class UserBook:
         check_new(password)
         return self._change(username, password_hash=hash_password(password))
 
+    def set_access(self, username: str, role: Role | None = None, sites: Iterable[str] | None = None) -> User:
+        """Change an account's role or sites; its tokens act with them from their next request."""
+        checked = check_sites(sites) if sites is not None else None
+        with self._db.session() as s:
+            user = s.scalars(select(User).where(User.username == username).with_for_update()).one_or_none()
+            if user is None:
+                raise UserMissing(f"no user {username}")
+            if role is not None:
+                user.role = Role(role).value
+            if checked is not None:
+                user.sites = checked
+            return user
+
     def _change(self, username: str, disable: bool = False, password_hash: str | None = None) -> User:
         now = datetime.now(UTC)
         with self._db.session() as s:

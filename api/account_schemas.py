@@ -43,6 +43,15 @@ class UserCreate(Input):
     sites: list[Site] = Field(default_factory=list, max_length=100)
 
 
+class UserChange(Input):
+    """What an admin changes of an account: any of its role, sites, password, or disabling it."""
+
+    role: Role | None = None
+    sites: list[Site] | None = Field(default=None, max_length=100)
+    password: str | None = Field(default=None, min_length=MIN_LENGTH, max_length=MAX_LENGTH)
+    disabled: Literal[True] | None = Field(default=None, description="true disables the account")
+
+
 class NewPassword(Input):
     """A user's new password."""
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
 
 from accounts.users import UserBook, UserExists, UserMissing
-from api.account_schemas import USERNAME, NewPassword, UserCreate, UserPublic, user_public
+from api.account_schemas import USERNAME, NewPassword, UserChange, UserCreate, UserPublic, user_public
 from api.auth import Caller, TokenBook, allow
 from api.errors import problem
 
@@ -54,6 +54,30 @@ def get_user(username: Username, request: Request, _caller: Admin) -> UserPublic
         return user_public(_users(request).get(username))
     except UserMissing as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+
+
+@router.patch("/{username}", response_model=UserPublic)
+def change(username: Username, body: UserChange, request: Request, _caller: Admin) -> UserPublic:
+    """Change an account's role, sites or password, or disable it; a change ends its sessions."""
+    book = _users(request)
+    try:
+        user = book.get(username)
+        if body.role is not None or body.sites is not None:
+            user = book.set_access(username, body.role, body.sites)
+        if body.password is not None:
+            user = book.set_password(username, body.password)
+        if body.disabled:
+            user = book.disable(username)
+    except UserMissing as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    _forget_tokens(request)
+    return user_public(user)
+
+
+@router.delete("/{username}", response_model=UserPublic)
+def delete(username: Username, request: Request, _caller: Admin) -> UserPublic:
+    """Disable an account (it is kept, for the audit trails that name it)."""
+    return disable(username, request, _caller)
 
 
 @router.post("/{username}/disable", response_model=UserPublic)

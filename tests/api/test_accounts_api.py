@@ -306,3 +306,31 @@ def _trapped(seq: int, t0: int) -> dict[str, Any]:
         "seq": seq,
         "metrics": {"occupied": True, "moving": False, "door": "closed", "in_door_zone": False, "floor": 7},
     }
+
+
+def test_an_admin_changes_a_users_role_and_sites_and_the_token_follows(api: Api) -> None:
+    token = token_of(api, "rita", "guard", ("s1",))
+    s2 = new_ticket(api, "s2", "Lift noise")
+    assert api.post(f"/api/v1/tickets/{s2['id']}/acknowledge", token=token).status_code == 403
+    changed = api.http.patch(
+        "/api/v1/users/rita", json={"role": "engineer", "sites": ["s2"]}, headers=api.admin
+    )
+    assert changed.status_code == 200, changed.text
+    assert (changed.json()["role"], changed.json()["sites"]) == ("engineer", ["s2"])
+    # The same token, with the role and sites the user has now.
+    assert api.post(f"/api/v1/tickets/{s2['id']}/acknowledge", token=token).status_code == 200
+    bad = api.http.patch("/api/v1/users/rita", json={"sites": ["Not A Site"]}, headers=api.admin)
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"][:2] == ["body", "sites"]
+    missing = api.http.patch("/api/v1/users/nobody", json={"role": "guard"}, headers=api.admin)
+    assert missing.status_code == 404
+
+
+def test_deleting_a_user_disables_it_and_keeps_it_listed(api: Api) -> None:
+    token = token_of(api, "sam", "engineer")
+    gone = api.http.delete("/api/v1/users/sam", headers=api.admin)
+    assert gone.status_code == 200 and gone.json()["disabled_at"] is not None
+    assert api.get("/api/v1/tickets", token=token).status_code == 401
+    assert log_in(api, "sam").status_code == 401
+    assert "sam" in [u["username"] for u in api.get("/api/v1/users").json()]
+    disabled = api.http.patch("/api/v1/users/sam", json={"disabled": True}, headers=api.admin)
+    assert disabled.status_code == 200

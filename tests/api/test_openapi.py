@@ -32,6 +32,8 @@ REFUSED = {
     ("get", "/api/v1/users/{username}"): "guard",
     ("post", "/api/v1/users/{username}/disable"): "manager",
     ("put", "/api/v1/users/{username}/password"): "engineer",
+    ("patch", "/api/v1/users/{username}"): "manager",
+    ("delete", "/api/v1/users/{username}"): "engineer",
     # The front desk records occupants' reports and follows them: nothing else.
     ("get", "/api/v1/alarms"): "front_desk",
     ("get", "/api/v1/devices"): "front_desk",
