@@ -24,6 +24,7 @@ from api.routes import (
     auth,
     dead_letters,
     devices,
+    maintenance,
     maintenance_windows,
     patrol,
     tickets,
@@ -33,6 +34,7 @@ from api.routes import (
 from api.throttle import AuthFailures
 from collector.stores.base import TimeSeriesStore
 from ground.settings import Settings
+from maintenance.service import MaintenanceService
 from patrol.service import PatrolService
 from records.db import Database
 from records.devices import DeviceDirectory
@@ -55,6 +57,7 @@ class ServiceContext:
     counters: Callable[[], dict[str, float]] = field(default=lambda: {})
     on_register: Callable[..., None] | None = None
     patrol: PatrolService | None = None
+    maintenance: MaintenanceService | None = None
     auth_failures: AuthFailures = field(default_factory=AuthFailures)
     login_locks: LoginLocks = field(default_factory=LoginLocks)
 
@@ -85,11 +88,23 @@ def create_app(ctx: ServiceContext) -> FastAPI:
     app.state.tokens = ctx.tokens
     app.state.on_register = ctx.on_register
     app.state.patrol = ctx.patrol
+    app.state.maintenance = ctx.maintenance
     app.state.auth_failures = ctx.auth_failures
     app.state.users = ctx.users()
     app.state.logins = ctx.logins()
     v1 = APIRouter(prefix="/api/v1")
-    modules = (auth, tickets, alarms, devices, dead_letters, tokens, users, patrol, maintenance_windows)
+    modules = (
+        auth,
+        tickets,
+        alarms,
+        devices,
+        dead_letters,
+        tokens,
+        users,
+        patrol,
+        maintenance,
+        maintenance_windows,
+    )
     routers = [module.router for module in modules]
     for router in routers:
         v1.include_router(router)

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 TICK_S = 1.0
 TIMER_REPAIR_S = 300
+MAINTENANCE_S = 60
 # How soon after a maintenance window ends what it held and still holds opens its ticket.
 WINDOWS_S = 30.0
 
@@ -94,6 +95,7 @@ class Service:
         self.pipeline = parts.pipeline
         self.escalation = parts.escalation
         self.patrol = parts.patrol
+        self.maintenance = parts.maintenance
         self.collector = parts.collector
         self.status = parts.status
         # Alarms of devices under a maintenance window are held; a started work order opens one.
@@ -154,6 +156,7 @@ class Service:
             counters=self.counters,
             on_register=self.register,
             patrol=self.patrol,
+            maintenance=self.maintenance,
         )
         app = create_app(ctx)
         console.mount(app, self.db)
@@ -172,6 +175,13 @@ class Service:
         self._every(TICK_S, self.patrol.sweep, "patrol-deadlines")
         self._every(WINDOWS_S, self._release_windows, "maintenance-windows")
         self._every(600, self.patrol.schedule_plans, "patrol-plans", next_run_time=datetime.now(UTC))
+        # Calendar work orders whose open time has come (and the use index, for devices seen since).
+        self._every(
+            MAINTENANCE_S, self.maintenance.open_due, "maintenance-due", next_run_time=datetime.now(UTC)
+        )
+        self._every(
+            86_400, self.maintenance.check_licences, "licence-expiry", next_run_time=datetime.now(UTC)
+        )
         self.scheduler.start()
         # Tickets whose timers were lost (killed between the ticket and its timers, a full disk) get
         # them back now, and every few minutes after.

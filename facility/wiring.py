@@ -17,6 +17,7 @@ from collector.lineprotocol import Point
 from collector.stores.base import TimeSeriesStore
 from facility.pipeline import Pipeline
 from ground.settings import Settings
+from maintenance.service import MaintenanceService, on_ticket_action
 from patrol.evaluation import Timing
 from patrol.service import PatrolService
 from records.db import Database
@@ -80,6 +81,7 @@ class Parts:
     pipeline: Pipeline
     escalation: Escalation
     patrol: PatrolService
+    maintenance: MaintenanceService
     collector: Collector
     status: StatusWriter
 
@@ -100,6 +102,8 @@ def wire(settings: Settings, res: Resources) -> Parts:
         reopen_cooldown_s=settings.reopen_cooldown_s,
         # Alarms, ticket changes and site counts go to the time-series store with the readings.
         listeners=[to_escalation, to_pipeline, ChangeRecorder(record)],
+        # A work order resolves only with its checklist marked, and records who did it when.
+        action_checks=[on_ticket_action],
     )
     pipeline = Pipeline(
         res.engine,
@@ -134,7 +138,13 @@ def wire(settings: Settings, res: Resources) -> Parts:
         ZoneInfo(settings.timezone),
         record=record,
     )
-    collector = Collector(settings, res.store, handlers=[pipeline.handle, patrol.handle], lock_data_dir=False)
+    maintenance = MaintenanceService(res.db, tickets, zone=ZoneInfo(settings.timezone))
+    collector = Collector(
+        settings,
+        res.store,
+        handlers=[pipeline.handle, patrol.handle, maintenance.handle],
+        lock_data_dir=False,
+    )
     status = StatusWriter(
         res.devices,
         tickets,
@@ -146,7 +156,7 @@ def wire(settings: Settings, res: Resources) -> Parts:
     set_aside.bind(collector.add_dead_letters)
     to_escalation.bind(escalation.on_change)
     to_pipeline.bind(pipeline.on_ticket_change)
-    return Parts(tickets, pipeline, escalation, patrol, collector, status)
+    return Parts(tickets, pipeline, escalation, patrol, maintenance, collector, status)
 
 
 def counters(collector: Collector, pipeline: Pipeline) -> dict[str, float]:

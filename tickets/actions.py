@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from ground.severity import Severity
 from records.models import Alarm, Ticket
@@ -44,10 +46,24 @@ class NewTicket:
     location: str | None = None
     reporter: str | None = None
     patrol_round_id: int | None = None
+    # Planned work is due at its own date rather than the class's response time.
+    response_due: datetime | None = None
+    assignee: str | None = None
 
 
+# Run inside an action's transaction once the lifecycle allows it, the ticket changed: may refuse
+# the action (TransitionRefused) or record what it completes elsewhere (a work order's done time).
+ActionCheck = Callable[[Session, Ticket, Action, str], None]
+# Run inside an opening's transaction once the ticket has its id: what else the opening records (a
+# work order); whatever it raises undoes the opening.
+Attach = Callable[[Session, Ticket], None]
+
+
+@dataclass
 class PeopleActions(TicketStore):
     """Tickets people open (occupants' reports, findings) and the actions they take on any ticket."""
+
+    action_checks: list[ActionCheck] = field(default_factory=list)
 
     def open_for_device(self, site: str, device_id: str) -> Ticket | None:
         """The device's newest ticket that is not yet resolved, whatever opened it."""
@@ -75,7 +91,7 @@ class PeopleActions(TicketStore):
             change = self._change(ticket, ChangeKind.CORROBORATED)
         self._tell([change])
 
-    def open_ticket(self, new: NewTicket, actor: str) -> Ticket:
+    def open_ticket(self, new: NewTicket, actor: str, attach: Attach | None = None) -> Ticket:
         """Open a ticket that no alarm raised (an occupant's report, a patrol finding, a plan)."""
         now = self.clock()
         with self.db.session() as s:
@@ -91,8 +107,9 @@ class PeopleActions(TicketStore):
                 description=new.description,
                 location=new.location or location_of(device),
                 reporter=new.reporter,
+                assignee=new.assignee,
                 opened_at=now,
-                response_due=now + timedelta(seconds=new.severity.response_due_s),
+                response_due=new.response_due or now + timedelta(seconds=new.severity.response_due_s),
                 occurrences=1,
                 last_occurrence_at=now,
                 patrol_round_id=new.patrol_round_id,
@@ -100,6 +117,8 @@ class PeopleActions(TicketStore):
             s.add(ticket)
             s.flush()
             self._audit(s, ticket, actor, "open", {"source": new.source.value, "class": new.severity.value})
+            if attach is not None:
+                attach(s, ticket)
             change = self._change(ticket, ChangeKind.OPENED)
         self._tell([change])
         return self.get(ticket.id)
@@ -111,6 +130,9 @@ class PeopleActions(TicketStore):
             ticket = s.get(Ticket, ticket_id, with_for_update=True)
             if ticket is None:
                 raise NotFound(f"no ticket {ticket_id}")
+            # Planned work is no fault: its record is what was done (a work order's checklist, §4.1.5),
+            # not a fault's cause, measures and result (§4.2.4).
+            planned = ticket.source == Source.MAINTENANCE
             facts = TicketFacts(
                 status=Status(ticket.status),
                 severity=Severity(ticket.severity),
@@ -120,9 +142,9 @@ class PeopleActions(TicketStore):
                 ),
                 leadership_informed=bool(fields.leadership_informed or ticket.leadership_informed_at),
                 temporary_measures=bool(fields.temporary_measures or ticket.temporary_measures),
-                cause=bool(fields.cause or ticket.cause),
-                measures=bool(fields.measures or ticket.measures),
-                result=bool(fields.result or ticket.result),
+                cause=planned or bool(fields.cause or ticket.cause),
+                measures=planned or bool(fields.measures or ticket.measures),
+                result=planned or bool(fields.result or ticket.result),
                 followup=bool(fields.followup or ticket.followup),
                 assignee_given=bool(fields.assignee),
             )
@@ -146,6 +168,8 @@ class PeopleActions(TicketStore):
                 if ticket.source == Source.ALARM and ticket.device_id and ticket.alarm_key is None:
                     ticket.alarm_key = f"{ticket.site}/{ticket.device_id}"
                 reopen(ticket, now)
+            for check in self.action_checks:
+                check(s, ticket, action, actor)
             self._audit(s, ticket, actor, action.value, recorded)
             try:
                 s.flush()

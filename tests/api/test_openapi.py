@@ -51,6 +51,21 @@ REFUSED = {
     ("get", "/api/v1/maintenance/windows/{window_id}"): "front_desk",
     ("patch", "/api/v1/maintenance/windows/{window_id}"): "guard",
     ("delete", "/api/v1/maintenance/windows/{window_id}"): "guard",
+    # Managers (and admins) write plans and contractors; staff read them and mark checklists.
+    ("post", "/api/v1/maintenance/plans"): "engineer",
+    ("get", "/api/v1/maintenance/plans"): "guard",
+    ("get", "/api/v1/maintenance/plans/{plan_id}"): "guard",
+    ("put", "/api/v1/maintenance/plans/{plan_id}"): "engineer",
+    ("delete", "/api/v1/maintenance/plans/{plan_id}"): "engineer",
+    ("post", "/api/v1/maintenance/contractors"): "engineer",
+    ("get", "/api/v1/maintenance/contractors"): "guard",
+    ("get", "/api/v1/maintenance/contractors/{contractor_id}"): "guard",
+    ("put", "/api/v1/maintenance/contractors/{contractor_id}"): "engineer",
+    ("delete", "/api/v1/maintenance/contractors/{contractor_id}"): "engineer",
+    ("get", "/api/v1/maintenance/work-orders/{ticket_id}"): "guard",
+    ("put", "/api/v1/maintenance/work-orders/{ticket_id}/checklist"): "guard",
+    ("get", "/api/v1/maintenance/records"): "front_desk",
+    ("get", "/api/v1/maintenance/figures"): "guard",
     # A front desk opening other than an occupant's report; a ticket of a site not the caller's.
     ("post", "/api/v1/tickets"): "front_desk",
 }
@@ -61,6 +76,10 @@ CONFLICTS = {
     ("post", "/api/v1/patrol/routes"),
     ("post", "/api/v1/tickets/{ticket_id}/{action}"),
     ("post", "/api/v1/users"),
+    ("post", "/api/v1/maintenance/contractors"),
+    ("delete", "/api/v1/maintenance/plans/{plan_id}"),
+    ("delete", "/api/v1/maintenance/contractors/{contractor_id}"),
+    ("put", "/api/v1/maintenance/work-orders/{ticket_id}/checklist"),
 }
 VALIDATION = "#/components/schemas/HTTPValidationError"
 PROBLEM = "#/components/schemas/Problem"
@@ -132,6 +151,7 @@ def test_a_role_left_out_gets_the_declared_403(api: Api) -> None:
         "plan_id": 1,
         "username": "nobody",
         "window_id": 1,
+        "contractor_id": "c-1",
     }
     for (method, path), role in REFUSED.items():
         concrete = re.sub(r"\{(\w+)\}", lambda m: str(ids[m[1]]), path)
