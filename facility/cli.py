@@ -112,6 +112,12 @@ def _parser() -> argparse.ArgumentParser:
     rules_sub = rules.add_subparsers(dest="rules_command", required=True)
     check = rules_sub.add_parser("check", help="validate a rules file as the service would at start-up")
     check.add_argument("file", type=Path)
+    maintenance = sub.add_parser("maintenance", help="maintenance plans and contractors")
+    maintenance_sub = maintenance.add_subparsers(dest="maintenance_command", required=True)
+    load = maintenance_sub.add_parser(
+        "load", help="load plans and contractors from a YAML file; nothing is loaded while a problem remains"
+    )
+    load.add_argument("file", type=Path)
     dead = sub.add_parser("dead-letters", help="print the newest dead letters as JSON lines")
     dead.add_argument("--limit", type=int, default=20)
     _add_patrol_parser(sub)
@@ -135,6 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.umask(0o077)
     if args.command == "rules":
         return _check_rules(args.file)
+    if args.command == "maintenance":
+        return _load_maintenance(args.file, settings)
     if args.command == "grafana":
         return grafana_command.run(args, settings)
     if args.command == "users":
@@ -189,6 +197,32 @@ def _check_rules(path: Path) -> int:
     if problems:
         return 1
     print(f"{path}: ok")
+    return 0
+
+
+def _load_maintenance(path: Path, settings: Settings) -> int:
+    """`facility maintenance load FILE`: 1 with every problem on stderr when the file cannot be loaded."""
+    from zoneinfo import ZoneInfo
+
+    from maintenance.service import MaintenanceService, PlanFileError
+    from records.db import Database, database_url, migrate
+    from tickets.service import TicketService
+
+    db = Database(database_url(settings.database_url, settings.data_dir))
+    try:
+        migrate(db.engine)
+        service = MaintenanceService(db, TicketService(db), zone=ZoneInfo(settings.timezone))
+        contractors, plans, new = service.load_file(path)
+    except OSError as exc:
+        print(f"facility maintenance: {path}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except PlanFileError as exc:
+        for problem in exc.problems:
+            print(f"{path}: {problem}", file=sys.stderr)
+        return 1
+    finally:
+        db.close()
+    print(f"{path}: loaded {contractors} contractors and {plans} plans ({new} new)")
     return 0
 
 

@@ -18,6 +18,7 @@ from collector.app import describe_store
 from facility.broker import EmbeddedBroker
 from facility.service import Service
 from ground.settings import Settings
+from maintenance.planfile import EXAMPLE as EXAMPLE_PLANS
 from simulators import publisher
 from simulators.inventory import inventory
 from simulators.publisher import SimulationPlan
@@ -68,6 +69,7 @@ def run(
     api_thread.start()
     service.wait_ready()
     _register_inventory(service, plan)
+    _load_maintenance_plans(service)
     url = f"http://{host}:{api_port}"
     print("facility demo", flush=True)
     print(f"  broker     {'embedded (amqtt) ' if broker else ''}{settings.mqtt!r}")
@@ -137,6 +139,18 @@ def _register_inventory(service: Service, plan: SimulationPlan) -> None:
         log.exception("could not register the simulated devices; their tickets will name no location")
         return
     log.info("registered %d simulated devices with their places", len(placements))
+
+
+def _load_maintenance_plans(service: Service) -> None:
+    """The shipped example plans for the simulated site: due when first loaded, kept across restarts."""
+    try:
+        contractors, plans, new = service.maintenance.load_file(EXAMPLE_PLANS)
+    except Exception:
+        log.exception("could not load the example maintenance plans")
+        return
+    log.info(
+        "maintenance: %d contractors and %d plans (%d new) from %s", contractors, plans, new, EXAMPLE_PLANS
+    )
 
 
 def _demo_accounts(service: Service) -> list[tuple[str, Role, str]]:

@@ -95,19 +95,23 @@ class _PlanChecker(Checker):
             )
         contractors = self.items_of(doc, "contractors", "contractor", "id", self.contractor)
         plans = self.items_of(doc, "plans", "plan", "name", self.plan)
-        seen: dict[tuple[str, str], int] = {}
-        for n, plan in enumerate(plans, 1):
-            if (plan.site, plan.name) in seen:
-                at = (_ROOT / "plans")[n - 1].named(f"plan {plan.name!r}")
-                self.add(
-                    at / "name",
-                    f"another plan of {plan.site} has this name (#{seen[(plan.site, plan.name)]})",
-                )
-            seen.setdefault((plan.site, plan.name), n)
+        self.same_names(doc.get("plans"))
         ids = [cid for cid, _ in contractors]
         for cid in {c for c in ids if ids.count(c) > 1}:
             self.add((_ROOT / "contractors").named(f"contractor {cid!r}") / "id", "given twice")
         return None if self.problems else PlanFile(contractors, plans)
+
+    def same_names(self, plans: Any) -> None:
+        """A plan is known by its site and name: two of one site with one name would be one plan."""
+        seen: dict[tuple[str, str], int] = {}
+        for n, item in enumerate(plans if isinstance(plans, list) else [], 1):
+            key = (item.get("site"), item.get("name")) if isinstance(item, dict) else None
+            if key is None or not all(isinstance(k, str) for k in key):
+                continue
+            if key in seen:
+                at = (_ROOT / "plans")[n - 1].named(f"plan {key[1]!r} (#{n})")
+                self.add(at / "name", f"another plan of {key[0]} has this name (#{seen[key]})")
+            seen.setdefault(key, n)
 
     def items_of(self, doc: dict[str, Any], key: str, what: str, label: str, build: Any) -> list[Any]:
         items = doc.get(key, [])
