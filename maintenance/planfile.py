@@ -105,9 +105,10 @@ class _PlanChecker(Checker):
         """A plan is known by its site and name: two of one site with one name would be one plan."""
         seen: dict[tuple[str, str], int] = {}
         for n, item in enumerate(plans if isinstance(plans, list) else [], 1):
-            key = (item.get("site"), item.get("name")) if isinstance(item, dict) else None
-            if key is None or not all(isinstance(k, str) for k in key):
+            site, name = (item.get("site"), item.get("name")) if isinstance(item, dict) else (None, None)
+            if not isinstance(site, str) or not isinstance(name, str):
                 continue
+            key = (site, name)
             if key in seen:
                 at = (_ROOT / "plans")[n - 1].named(f"plan {key[1]!r} (#{n})")
                 self.add(at / "name", f"another plan of {key[0]} has this name (#{seen[key]})")
