@@ -145,6 +145,19 @@ WORDS: dict[str, tuple[str, str]] = {
     "audit_alarm_acknowledged": ("Alarm acknowledged", "告警已確認"),
     "audit_renotified": ("Notified again", "再次通知"),
     "audit_escalated": ("Escalated", "已升級通報"),
+    # work orders (maintenance plans)
+    "checklist": ("Checklist", "保養項目"),
+    "work_order_due": ("Due", "到期"),
+    "trigger_calendar": ("by the calendar", "依週期"),
+    "trigger_counter": ("by its counter", "依運行次數"),
+    "trigger_running_hours": ("by running hours", "依運行時數"),
+    "done_by": ("done by {who} at {when}", "由 {who} 於 {when} 完成"),
+    "mark": ("Mark", "標記"),
+    "not_marked": ("Not marked", "未標記"),
+    "item_done": ("Done", "已完成"),
+    "item_not_done": ("Not done", "未完成"),
+    "save_checklist": ("Save the checklist", "儲存保養項目"),
+    "audit_checklist": ("Checklist marked", "標記保養項目"),
 }
 
 # Values of enums shown as words: the same keys.

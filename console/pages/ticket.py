@@ -16,9 +16,11 @@ from collector.stores.base import StoreRejected, StoreUnavailable, TimeSeriesSto
 from console.session import Visitor, checked, signed_in
 from console.web import render
 from ground.clock import to_ms
+from maintenance.service import Conflict, MaintenanceError, MaintenanceService, Mark
+from maintenance.service import NotFound as NoWorkOrder
 from records.devices import DeviceDirectory
-from records.models import Device, Ticket
-from tickets.lifecycle import TRANSITIONS, Action, RecordMissing, TransitionRefused, required_steps
+from records.models import Device, Ticket, WorkOrder
+from tickets.lifecycle import TRANSITIONS, Action, RecordMissing, Source, TransitionRefused, required_steps
 from tickets.service import ActionFields, NotFound, TicketService
 
 router = APIRouter()
@@ -27,6 +29,8 @@ TicketId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 TEXT_FIELDS = ("assignee", "note", "cause", "measures", "result", "temporary_measures", "followup")
 STEP_BOXES = ("emergency_plan_started", "leadership_informed")
 CHART_SPAN_MS = 6 * 3_600_000
+# A checklist item's choice in the form: not yet marked, done, not done (with a note).
+MARKS: dict[str, bool | None] = {"": None, "done": True, "not_done": False}
 
 
 def may_act(visitor: Visitor) -> bool:
@@ -67,6 +71,17 @@ def chart_metric(ticket: Ticket, device: Device | None) -> str | None:
     return _first_number(device.latest) if device is not None else None
 
 
+def work_order(request: Request, ticket: Ticket) -> WorkOrder | None:
+    """The work order a maintenance ticket is, if any."""
+    maintenance: MaintenanceService | None = request.app.state.maintenance
+    if maintenance is None or ticket.source != Source.MAINTENANCE:
+        return None
+    try:
+        return maintenance.work_order(ticket.id)
+    except NoWorkOrder:
+        return None
+
+
 def allowed_actions(ticket: Ticket) -> list[Action]:
     """The actions the lifecycle allows from the ticket's status."""
     return [a for a in Action if ticket.status in TRANSITIONS[a]]
@@ -85,7 +100,8 @@ def _page(
         device=device,
         metric=chart_metric(ticket, device),
         actions=allowed_actions(ticket) if may_act(visitor) else [],
-        steps=required_steps(ticket.severity),
+        steps=[] if ticket.source == Source.MAINTENANCE else required_steps(ticket.severity),
+        order=work_order(request, ticket),
         error=error,
     )
 
@@ -96,6 +112,40 @@ def ticket_page(
 ) -> HTMLResponse:
     """A ticket with everything needed to work it."""
     return _page(request, visitor, _ticket(request, visitor, ticket_id))
+
+
+# Before the actions' route, whose `{action}` would otherwise take the word.
+@router.post("/tickets/{ticket_id}/checklist", response_class=HTMLResponse)
+async def mark_checklist(
+    ticket_id: TicketId, request: Request, visitor: Annotated[Visitor, Depends(checked)]
+) -> Response:
+    """Mark a work order's checklist from the ticket page; a refusal shows the page again with the reason."""
+    if not may_act(visitor):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {visitor.role.value} may not work tickets")
+    form = await request.form()
+    marks = []
+    for n in range(100):
+        item, choice, note = form.get(f"item-{n}"), form.get(f"done-{n}", ""), form.get(f"note-{n}", "")
+        if not isinstance(item, str):
+            break
+        if not isinstance(choice, str) or choice not in MARKS or not isinstance(note, str):
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"item {n}: done, not_done or nothing")
+        marks.append(Mark(item[:200], MARKS[choice], note.strip()[:2000] or None))
+    return await run_in_threadpool(_mark, request, visitor, ticket_id, marks)
+
+
+def _mark(request: Request, visitor: Visitor, ticket_id: int, marks: list[Mark]) -> Response:
+    ticket = _ticket(request, visitor, ticket_id)
+    maintenance: MaintenanceService | None = request.app.state.maintenance
+    if maintenance is None or work_order(request, ticket) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"ticket {ticket_id} is no work order")
+    try:
+        maintenance.mark(ticket.id, marks, visitor.caller.name)
+    except Conflict as exc:
+        return _page(request, visitor, ticket, str(exc), status.HTTP_409_CONFLICT)
+    except MaintenanceError as exc:
+        return _page(request, visitor, ticket, str(exc), 422)
+    return RedirectResponse(f"/tickets/{ticket.id}", status.HTTP_303_SEE_OTHER)
 
 
 @router.post("/tickets/{ticket_id}/{action}", response_class=HTMLResponse)
