@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from facility import users_command
+from facility import gateway_command, users_command
 from grafana import command as grafana_command
 from ground.datalock import DataDirInUse
 from ground.settings import Settings
@@ -123,6 +123,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_patrol_parser(sub)
     grafana_command.add_parser(sub)
     users_command.add_parser(sub)
+    gateway_command.add_parser(sub)
     return parser
 
 
@@ -150,6 +151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return users_command.run(args, settings)
     if args.command == "patrol":
         return _patrol_walk(args, settings)
+    if args.command == "gateway":
+        return gateway_command.run(args, settings)
     try:
         if args.command == "collector":
             from collector import app

@@ -13,7 +13,7 @@ from ground.datafiles import Checker, Place, ProblemsError, read_yaml
 
 _TOP_KEYS = ("site", "gateway_id", "modbus", "bacnet", "gb26875")
 _MODBUS_KEYS = ("host", "port", "unit", "poll_s", "timeout_s", "max_gap", "devices")
-_BACNET_KEYS = ("address", "device_instance", "poll_s", "timeout_s", "cov", "devices")
+_BACNET_KEYS = ("address", "device_instance", "poll_s", "timeout_s", "bind", "local_instance", "devices")
 _GB_KEYS = ("listen", "devices")
 _DEVICE_KEYS = ("id", "type", "points")
 _MODBUS_POINT_KEYS = ("kind", "address", "type", "word_order", "scale", "offset", "bit", "deadband")
@@ -89,7 +89,8 @@ class BacnetLink:
     device_instance: int
     poll_s: float
     timeout_s: float
-    cov: bool
+    bind: str  # the gateway's own BACnet/IP address, as bacpypes3 writes it ("host": the host's own)
+    local_instance: int  # the gateway's own device instance on the BACnet network
     devices: tuple[BacnetDevice, ...]
 
 
@@ -302,15 +303,19 @@ class _ConfigChecker(Checker):
         instance = self.whole(at / "device_instance", doc["device_instance"], 0, 0, MAX_BACNET_INSTANCE)
         poll_s = self.number(at / "poll_s", doc.get("poll_s"), 10.0, 0.05)
         timeout_s = self.number(at / "timeout_s", doc.get("timeout_s"), 3.0, 0.05)
-        cov = doc.get("cov", True)
-        if self.flag(at / "cov", cov) is None:
-            cov = True
+        bind = doc.get("bind", "host")
+        if not isinstance(bind, str) or not bind:
+            self.add(at / "bind", f"{bind!r} is not an address (e.g. 192.168.1.10/24 or host)")
+            bind = "host"
+        local = self.whole(
+            at / "local_instance", doc.get("local_instance"), 4_194_000, 0, MAX_BACNET_INSTANCE
+        )
         devices = []
         for i, item in enumerate(self.list_of(at / "devices", doc["devices"])):
             device = self.bacnet_device((at / "devices")[i], item)
             if device is not None:
                 devices.append(device)
-        return BacnetLink(host, port, instance, float(poll_s), float(timeout_s), bool(cov), tuple(devices))
+        return BacnetLink(host, port, instance, float(poll_s), float(timeout_s), bind, local, tuple(devices))
 
     def bacnet_device(self, at: Place, doc: Any) -> BacnetDevice | None:
         read = self.device(at, doc, _DEVICE_KEYS)

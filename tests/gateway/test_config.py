@@ -57,11 +57,11 @@ def test_the_example_loads(tmp_path: Path):
         0.001,
     )
     chiller = config.bacnet[0]
-    assert (chiller.host, chiller.port, chiller.device_instance, chiller.cov) == (
+    assert (chiller.host, chiller.port, chiller.device_instance, chiller.bind) == (
         "127.0.0.1",
         47808,
         1001,
-        True,
+        "host",
     )
     assert [(p.metric, p.object_type, p.instance) for p in chiller.devices[0].points] == [
         ("supply_temp_c", "analog-input", 1),
