@@ -181,7 +181,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # Libraries whose INFO lines (a broker's every connection, each state transition, migrations, each
 # timer run) would bury the service's own; shown with FACILITY_LOG_LEVEL=DEBUG.
-CHATTY_LIBRARIES = ("amqtt", "transitions", "alembic", "apscheduler", "httpx", "urllib3", "grafana_client")
+CHATTY_LIBRARIES = (
+    "amqtt",
+    "transitions",
+    "alembic",
+    "apscheduler",
+    "httpx",
+    "urllib3",
+    "grafana_client",
+    "pymodbus",
+    "bacpypes3",
+)
 
 
 def quiet_libraries(level: str) -> None:

@@ -158,6 +158,7 @@ class AlarmIntake(TicketStore):
                 source=Source(event.source),
                 title=f"{event.title} — {label}",
                 location=location_of(device) or event.detail.get("location"),
+                description=_component(event),
                 opened_at=now,
                 response_due=now + timedelta(seconds=event.severity.response_due_s),
                 occurrences=1,
@@ -234,6 +235,17 @@ class AlarmIntake(TicketStore):
                         s, ticket, actor, "alarm_acknowledged", {"alarm": alarm.id, "rule": alarm.rule}
                     )
             return alarm
+
+
+def _component(event: AlarmEvent) -> str | None:
+    """Which part of the device raised it, where the device says (a fire panel's detector)."""
+    inner = event.detail.get("detail")
+    if not isinstance(inner, dict) or not inner.get("component"):
+        return None
+    words = [f"Component {inner['component']}"]
+    if inner.get("description"):
+        words.append(str(inner["description"]))
+    return ": ".join(words)
 
 
 def _alarm_detail(event: AlarmEvent) -> dict[str, Any]:
