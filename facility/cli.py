@@ -92,6 +92,11 @@ def _parser() -> argparse.ArgumentParser:
         help="port of the embedded broker (default 1883, or a free one)",
     )
     demo.add_argument("--port", type=int, default=8000, help="API port (default 8000, or a free one)")
+    demo.add_argument(
+        "--gateway",
+        action="store_true",
+        help="also a second site whose pump room (Modbus) and fire panel (GB/T 26875.3) reach a gateway",
+    )
     query = sub.add_parser("query", help="print one field of stored readings")
     query.add_argument("measurement", help="a device type, or events / status")
     query.add_argument("field", help="a metric name, e.g. floor")
@@ -255,7 +260,7 @@ def _simulate_or_demo(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "demo":
         from facility import demo
 
-        demo.run(settings, plan, stop, port=args.mqtt_port, api_port=args.port)
+        demo.run(settings, plan, stop, port=args.mqtt_port, api_port=args.port, gateway=args.gateway)
     elif args.scenario is not None:
         from simulators import scenario
 

@@ -16,6 +16,8 @@ from accounts.roles import Role
 from accounts.users import UserBook, UserExists
 from collector.app import describe_store
 from facility.broker import EmbeddedBroker
+from facility.demo_gateway import SITE as SECOND_SITE
+from facility.demo_gateway import DemoGateway
 from facility.service import Service
 from ground.settings import Settings
 from maintenance.planfile import EXAMPLE as EXAMPLE_PLANS
@@ -47,7 +49,12 @@ def _port(host: str, wanted: int) -> int:
 
 
 def run(
-    settings: Settings, plan: SimulationPlan, stop: threading.Event, port: int = 1883, api_port: int = 8000
+    settings: Settings,
+    plan: SimulationPlan,
+    stop: threading.Event,
+    port: int = 1883,
+    api_port: int = 8000,
+    gateway: bool = False,
 ) -> None:
     """Run the demo until `stop` is set or the plan's duration is over."""
     host = "127.0.0.1"
@@ -70,6 +77,10 @@ def run(
     service.wait_ready()
     _register_inventory(service, plan)
     _load_maintenance_plans(service)
+    second_site = DemoGateway(settings) if gateway else None
+    if second_site is not None:
+        second_site.register(service.devices)
+        second_site.start()
     url = f"http://{host}:{api_port}"
     print("facility demo", flush=True)
     print(f"  broker     {'embedded (amqtt) ' if broker else ''}{settings.mqtt!r}")
@@ -79,6 +90,11 @@ def run(
         f"  simulators {plan.sites} site(s), {plan.rate:g} reports/s, seed {plan.seed}, "
         f"{plan.fault_rate_per_h:g} faults per device per hour"
     )
+    if second_site is not None:
+        print(
+            f"  gateway    {SECOND_SITE}: pump room PLC (Modbus TCP :{second_site.plc.port}) and a fire"
+            f" panel (GB/T 26875.3 :{second_site.fire_port}) → gateway → broker"
+        )
     print(f"  console    {url}/   log in as one of:")
     for name, role, password in _demo_accounts(service):
         print(f"             {name:<11} {password}   ({role.value})")
@@ -114,6 +130,8 @@ def run(
         server.should_exit = True
         api_thread.join(timeout=10)
         service.stop()
+        if second_site is not None:
+            second_site.stop()
         sim_stop.set()
         sim_thread.join(timeout=15)
         if broker:

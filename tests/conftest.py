@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import uuid
@@ -335,3 +336,33 @@ def pipeline(db: Database) -> Iterator[FedPipeline]:
     fed = FedPipeline(db)
     yield fed
     fed.close()
+
+
+CHROMIUM = os.environ.get("FACILITY_CHROMIUM", "/usr/bin/chromium")
+# Without these, chromium reaches for Google's hosts at start, which a closed network refuses.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One headless Debian chromium for the session, driven by Playwright (one Playwright per process)."""
+    if not os.path.exists(CHROMIUM):
+        message = f"{CHROMIUM} is not installed (apt-get install chromium)"
+        if require_services():
+            pytest.fail(message + "; FACILITY_REQUIRE_SERVICES=1 forbids skipping")
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

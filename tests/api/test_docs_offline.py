@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -15,18 +15,8 @@ import uvicorn
 from fastapi import FastAPI
 
 from api.docs import serve_docs
-from tests.servers import free_port, require_services
+from tests.servers import free_port
 
-CHROMIUM = os.environ.get("FACILITY_CHROMIUM", "/usr/bin/chromium")
-# Without these, chromium reaches for Google's hosts at start, which a closed network refuses.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 # What each asset must be: content types, and a size no error page or stub would reach.
 ASSETS = {
     ".js": (("text/javascript", "application/javascript"), 500_000),
@@ -145,13 +135,8 @@ def test_the_license_of_the_shipped_files_is_there(served: Served) -> None:
     assert "Apache License" in client.get("/static/api/swagger/LICENSE").text
 
 
-def test_a_browser_cut_off_from_the_internet_renders_the_operations(served: Served) -> None:
-    if not Path(CHROMIUM).exists():
-        message = f"{CHROMIUM} is not installed (apt-get install chromium)"
-        if require_services():
-            pytest.fail(message + "; FACILITY_REQUIRE_SERVICES=1 forbids skipping")
-        pytest.skip(message)
-    from playwright.sync_api import Route, sync_playwright
+def test_a_browser_cut_off_from_the_internet_renders_the_operations(served: Served, browser: Any) -> None:
+    from playwright.sync_api import Route
 
     outside: list[str] = []
 
@@ -162,18 +147,17 @@ def test_a_browser_cut_off_from_the_internet_renders_the_operations(served: Serv
             outside.append(route.request.url)
             route.abort()
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            page.route("**/*", only_this_server)
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(served.url + "/docs")
-            page.wait_for_selector(".opblock", timeout=20_000)
-            assert page.locator(".opblock-summary-path").first.inner_text() == "/api/v1/things"
-            assert page.locator(".opblock-summary-description").first.inner_text() == "Every thing"
-        finally:
-            browser.close()
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.route("**/*", only_this_server)
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(served.url + "/docs")
+        page.wait_for_selector(".opblock", timeout=20_000)
+        assert page.locator(".opblock-summary-path").first.inner_text() == "/api/v1/things"
+        assert page.locator(".opblock-summary-description").first.inner_text() == "Every thing"
+    finally:
+        context.close()
     assert outside == [], "the page asked for something off this server"
     assert errors == []

@@ -1,9 +1,8 @@
-"""A real browser (Debian's chromium driven by Playwright) on the console of a running service."""
+"""The console of a running service in the session's browser (tests/conftest.py `browser`)."""
 
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,20 +12,7 @@ import pytest
 from accounts.roles import Role
 from accounts.users import UserBook
 from tests.conftest import Api
-from tests.servers import require_services
 
-CHROMIUM = os.environ.get("FACILITY_CHROMIUM", "/usr/bin/chromium")
-# Without these, chromium reaches for Google's hosts at start, which a closed network refuses.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 PASSWORD = "correct horse battery"
 PHONE = {"width": 390, "height": 844}
 DESK = {"width": 1280, "height": 900}
@@ -37,22 +23,6 @@ PEOPLE = {
     "gina": Role.GUARD,
     "desk": Role.FRONT_DESK,
 }
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    """One headless chromium for the session."""
-    if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
-        message = f"{CHROMIUM} is not installed (apt-get install chromium)"
-        if require_services():
-            pytest.fail(message + "; FACILITY_REQUIRE_SERVICES=1 forbids skipping")
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
