@@ -11,7 +11,7 @@ plans:
     device_type: elevator
     items: [brakes, door operator, ropes]
     every: P15D            # ISO 8601: P15D, P1M, P3M, P1Y
-    first_due: 2026-12-01  # a date, a time, `today`, or left out: due when loaded
+    first_due: 2026-12-01  # a date, a time, `today`, or left out: due lead_days after it is loaded
     lead_days: 0
     counter: {metric: run_count, every: 50000}
     contractor: c-lift

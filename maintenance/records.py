@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import delete, exists, select
 from sqlalchemy.exc import IntegrityError
@@ -62,7 +62,7 @@ class ContractorSpec:
 
 @dataclass(frozen=True)
 class PlanSpec:
-    """A maintenance plan as people enter it; `first_due` None: due when the plan is entered."""
+    """A maintenance plan as people enter it; `first_due` None: due its lead time after it is entered."""
 
     site: str
     name: str
@@ -325,7 +325,9 @@ def _fill_plan(plan: MaintenancePlan, spec: PlanSpec, now: datetime) -> None:
     plan.building = spec.building
     plan.items = list(spec.items)
     plan.every = spec.every
-    plan.first_due = (spec.first_due or now) if spec.every else None
+    # Left out, the first job is due its lead time from now: its work order opens at once, not late.
+    first_due = spec.first_due or now + timedelta(days=spec.lead_days)
+    plan.first_due = first_due if spec.every else None
     plan.lead_days = spec.lead_days
     plan.counter_metric = spec.counter.metric if spec.counter else None
     plan.counter_every = spec.counter.every if spec.counter else None
