@@ -18,6 +18,7 @@ from collector.stores.base import TimeSeriesStore
 from facility.pipeline import Pipeline
 from ground.settings import Settings
 from maintenance.service import MaintenanceService, on_ticket_action
+from maintenance.timeline import WorkOrderRecorder
 from patrol.evaluation import Timing
 from patrol.service import PatrolService
 from records.db import Database
@@ -139,6 +140,8 @@ def wire(settings: Settings, res: Resources) -> Parts:
         record=record,
     )
     maintenance = MaintenanceService(res.db, tickets, zone=ZoneInfo(settings.timezone))
+    # Each work order done becomes a point for the on-plan panel.
+    tickets.listeners.append(WorkOrderRecorder(res.db, record, ZoneInfo(settings.timezone)))
     collector = Collector(
         settings,
         res.store,

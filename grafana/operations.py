@@ -390,6 +390,23 @@ def tickets() -> model.Dashboard:
         )
         .with_panel(_against_target("resolve", "resolved", "seconds_to_resolve", "target_resolve_s"))
         .with_panel(
+            panels.series(
+                "Maintenance on plan",
+                [
+                    InfluxQL(
+                        f'SELECT mean("on_plan") * 100 FROM "work_orders" WHERE {WHERE} '
+                        f'{BY_TIME}, "device_type" fill(none)',
+                        alias="$tag_device_type",
+                    )
+                ],
+                unit="percent",
+                width=24,
+                description="Work orders done by their due day, in % of those done, by equipment type "
+                "(manual §4.1; the product's own figure). GET /api/v1/maintenance/figures also counts "
+                "those not done.",
+            )
+        )
+        .with_panel(
             panels.rows(
                 "Latest ticket changes",
                 InfluxQL(

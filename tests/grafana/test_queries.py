@@ -65,6 +65,25 @@ def _patrol_rounds(api: Api, env: dict[str, str], start: datetime) -> None:
         subprocess.run([sys.executable, "-m", "facility", *command, *reader], env=env, check=True, timeout=60)
 
 
+def _maintenance_done(api: Api) -> None:
+    """A plan whose first work order opens when it is entered, worked through its checklist to resolved."""
+    plan = {
+        "site": "demo",
+        "name": "Pump service",
+        "device_ids": ["pump-9"],
+        "items": ["seals"],
+        "every": "P1M",
+    }
+    assert api.post("/api/v1/maintenance/plans", plan).status_code == 201
+    [order] = api.get("/api/v1/tickets", params={"source": "maintenance"}).json()
+    marks = {"items": [{"item": "seals", "done": True}]}
+    checklist = f"/api/v1/maintenance/work-orders/{order['id']}/checklist"
+    assert api.http.put(checklist, json=marks, headers=api.admin).status_code == 200
+    for action in ("acknowledge", "start", "resolve"):
+        answer = api.post(f"/api/v1/tickets/{order['id']}/{action}")
+        assert answer.status_code == 200, answer.text
+
+
 @pytest.fixture
 def filled(tmp_path: Path, mosquitto: Mosquitto, influxd: Influxd) -> Iterator[tuple[Influxd, int, int]]:
     """influxd filled by the real pipeline; yields it with the time range (ms) its data spans."""
@@ -122,10 +141,12 @@ def filled(tmp_path: Path, mosquitto: Mosquitto, influxd: Influxd) -> Iterator[t
                 body = fields if action == "resolve" else None
                 answer = api.post(f"/api/v1/tickets/{ticket['id']}/{action}", json=body)
                 assert answer.status_code == 200, answer.text
+        _maintenance_done(api)
         _patrol_rounds(api, env, base)
         # The skipped checkpoint counts as missed once the round's settling time has passed.
         wait_until(lambda: _count(influxd, "patrol_rounds") >= 4, 60, "patrol rounds in influxd")
         wait_until(lambda: _count(influxd, "service_status") >= 3, 30, "service status points")
+        wait_until(lambda: _count(influxd, "work_orders") >= 1, 30, "a work order done")
         time.sleep(1.5)  # the last ticket changes through the durable buffer
         lo = int((base - timedelta(hours=1)).timestamp() * 1000)
         hi = int((datetime.now(UTC) + timedelta(hours=1)).timestamp() * 1000)
