@@ -64,12 +64,16 @@ class ChillerDevice:
                 objectName="supply",
                 presentValue=7.0,
                 units="degreesCelsius",
+                # What a change must reach to be notified to a change-of-value subscriber.
+                covIncrement=0.1,
             ),
             "return": AnalogInputObject(
                 objectIdentifier=("analog-input", 2),
                 objectName="return",
                 presentValue=12.0,
                 units="degreesCelsius",
+                # What a change must reach to be notified to a change-of-value subscriber.
+                covIncrement=0.1,
             ),
             "running": BinaryInputObject(
                 objectIdentifier=("binary-input", 1), objectName="running", presentValue="active"

@@ -56,3 +56,19 @@ def test_chiller_values_arrive_a_trip_is_reported_and_silence_is_offline(
     wait_until(lambda: watcher.state(status) == "online", 20, "online")
     chiller.stop()
     wait_until(lambda: watcher.state(status) == "offline", 20, "offline once it stops answering")
+
+
+def test_a_change_of_value_arrives_long_before_the_next_poll(
+    tmp_path, mosquitto, chiller, start_gateway, run_collector
+):
+    doc = yaml.safe_load(CHILLER.read_text())
+    # A poll a minute: only the subscription can bring the trip within seconds.
+    doc["bacnet"][0].update(
+        address=f"127.0.0.1:{chiller.port}", poll_s=60, timeout_s=0.5, bind=f"127.0.0.1/32:{_udp_port()}"
+    )
+    running = run_collector(make_settings(tmp_path, mqtt_url=mosquitto.url))
+    start_gateway(parse_config(doc), mosquitto.url)
+    wait_until(lambda: bool(_values(running.store, "tripped")), 20, "the first poll")
+    assert not _values(running.store, "tripped")[-1]
+    chiller.pin("tripped", True)
+    wait_until(lambda: bool(_values(running.store, "tripped")[-1]), 15, "the trip, by change of value")
