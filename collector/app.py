@@ -22,7 +22,15 @@ from collector.stores import TimeSeriesStore
 from collector.stores.factory import open_store
 from collector.writer import Writer
 from ground.clock import now_ms
-from ground.contract import ALL_TOPICS, SUBSCRIPTIONS, ContractError, Message, decode, is_alarm_topic
+from ground.contract import (
+    ALL_TOPICS,
+    SUBSCRIPTIONS,
+    ContractError,
+    Message,
+    decode,
+    is_alarm_topic,
+    is_gateway_status_topic,
+)
 from ground.datalock import DataDirLock
 from ground.settings import Settings
 
@@ -405,8 +413,10 @@ class Collector:
                     lines.append(PendingLine(format_message(m), m.site, m.device_id, m.seq, m.ts, m.ts_given))
                 accepted.append(m)
             except ContractError as exc:
-                if is_alarm_topic(topic):
-                    continue  # the service's own retained alarms: no device's message, nothing wrong
+                if is_alarm_topic(topic) or is_gateway_status_topic(topic):
+                    # The service's own retained alarms, a gateway's own status: no device's message,
+                    # nothing wrong.
+                    continue
                 kept = truncated(payload)
                 seen = kept in (self._last_dead.get(topic), dead_now.get(topic))
                 dead_now[topic] = kept

@@ -18,7 +18,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.spool import Spool
 from ground.clock import now_ms
-from ground.contract import Kind, device_topic
+from ground.contract import GATEWAY, Kind, device_topic
 from ground.settings import MqttEndpoint
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,11 @@ class Uplink:
         loop = asyncio.get_running_loop()
         for device_id, device_type in self._types.items():
             self._links[device_id] = self._connect(loop, device_id, device_type)
+        # The gateway's own status, with `offline` as its will: when the box is gone, that is said
+        # on its own topic (facility/v1/{site}/gateway/{gateway_id}/status) as well as its devices'.
+        gateway = self._connect(loop, self._prefix, GATEWAY)
+        gateway.state = "online"
+        self._links[self._prefix] = gateway
         try:
             async with asyncio.TaskGroup() as group:
                 for link in self._links.values():

@@ -230,6 +230,17 @@ def is_alarm_topic(topic: str) -> bool:
     return len(parts) == 5 and parts[3] == "alarms" and topic.startswith(TOPIC_ROOT + "/")
 
 
+# A gateway's own status (retained `online`, `offline` as its will): the box that speaks for devices,
+# not a device of the contract, so no device type of DEVICE_TYPES. The collector lets it pass.
+GATEWAY = "gateway"
+
+
+def is_gateway_status_topic(topic: str) -> bool:
+    """True for `facility/v1/{site}/gateway/{gateway_id}/status`, a gateway's own status."""
+    parts = topic.split("/")
+    return len(parts) == 6 and parts[3] == GATEWAY and parts[5] == "status" and topic.startswith(TOPIC_ROOT)
+
+
 def device_topic(site: str, device_type: str, device_id: str, kind: Kind | str) -> str:
     """Build the topic a device publishes `kind` messages on."""
     return f"{TOPIC_ROOT}/{site}/{device_type}/{device_id}/{kind}"

@@ -107,3 +107,18 @@ def _waiting(spool: Path) -> int:
 def _next_seqs(spool: Path) -> dict[str, int]:
     with sqlite3.connect(spool) as db:
         return {d: int(n) for d, n in db.execute("SELECT device_id, next FROM seqs")}
+
+
+def test_the_gateway_says_online_on_its_own_topic_and_offline_when_it_stops(
+    tmp_path: Path, mosquitto, watcher, plc, start_gateway, run_collector
+):
+    running = run_collector(make_settings(tmp_path, mqtt_url=mosquitto.url))
+    gateway = start_gateway(pump_room_config(plc.port), mosquitto.url)
+    own = "facility/v1/s01/gateway/gw-pump-room/status"
+    wait_until(lambda: watcher.state(own) == "online", 20, "the gateway online")
+    wait_until(lambda: watcher.state(_status("water-pump-1")) == "online", 20, "its devices online")
+    gateway.stop()
+    wait_until(lambda: watcher.state(own) == "offline", 20, "the gateway offline once it stops")
+    # Not a device of the contract, and not a fault either: the collector sets none of it aside.
+    wait_until(lambda: running.collector.received > 0, 10, "the collector's messages")
+    assert running.collector.dead_letters == 0
