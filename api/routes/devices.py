@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, sta
 from api.auth import ANYONE, STAFF, Caller, allow
 from api.errors import invalid, problem
 from api.schemas import SITE_OR_DEVICE, DeviceCreate, DevicePublic, HistoryPoint, device_public
+from api.sites import mine_or_403
 from collector.stores.base import Aggregate, StoreRejected, StoreUnavailable, TimeSeriesStore
 from ground.clock import as_utc, to_ms
 from records.devices import DeviceDirectory
@@ -66,8 +67,7 @@ def register(
     body: DeviceCreate, request: Request, caller: Annotated[Caller, Depends(allow(*STAFF))]
 ) -> DevicePublic:
     """Register a device ahead of its first message: name, location and reporting interval."""
-    if not caller.sees(body.site):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, f"site {body.site} is not one of yours")
+    mine_or_403(caller, body.site)
     directory: DeviceDirectory = request.app.state.devices
     try:
         device = directory.register(body.model_dump())

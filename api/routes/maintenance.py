@@ -30,6 +30,7 @@ from api.maintenance_schemas import (
     work_order_public,
 )
 from api.schemas import MAX_ID, SITE_OR_DEVICE
+from api.sites import mine_or_403, seen_or_404
 from ground.clock import as_utc
 from maintenance.figures import done_on_plan
 from maintenance.service import Conflict, MaintenanceError, MaintenanceService, NotFound
@@ -57,18 +58,6 @@ async def _maintenance(request: Request) -> MaintenanceService:
 
 
 Maintenance = Annotated[MaintenanceService, Depends(_maintenance)]
-
-
-def _of_mine(caller: Caller, site: str, what: str) -> None:
-    """404 for a record of a site the caller does not see, as if it were not there."""
-    if not caller.sees(site):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no {what}")
-
-
-def _my_site(caller: Caller, site: str) -> None:
-    """403 for a change to a site the caller is not limited to."""
-    if not caller.sees(site):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, f"site {site} is not one of yours")
 
 
 def _every_site(caller: Caller) -> None:
@@ -106,7 +95,7 @@ def _when(t: datetime | None, loc: list[str | int]) -> datetime | None:
 @router.post("/plans", response_model=PlanPublic, status_code=status.HTTP_201_CREATED)
 def add_plan(body: PlanCreate, maintenance: Maintenance, caller: Manager) -> PlanPublic:
     """A plan; a work order that has come due opens at once, the next ones on time (§4.1.1)."""
-    _my_site(caller, body.site)
+    mine_or_403(caller, body.site)
     first_due = _when(body.first_due, ["body", "first_due"])
     with _answers():
         return plan_public(maintenance.add_plan(body.spec(first_due)))
@@ -123,7 +112,7 @@ def get_plan(plan_id: PlanId, maintenance: Maintenance, caller: Reader) -> PlanP
     """One plan."""
     with _answers():
         found = maintenance.plan(plan_id)
-    _of_mine(caller, found.site, f"plan {plan_id}")
+    seen_or_404(caller, found.site, f"plan {plan_id}")
     return plan_public(found)
 
 
@@ -132,8 +121,8 @@ def update_plan(plan_id: PlanId, body: PlanCreate, maintenance: Maintenance, cal
     """Change a plan (a first_due left out keeps the plan's); work orders opened stay as they are."""
     first_due = _when(body.first_due, ["body", "first_due"])
     with _answers():
-        _of_mine(caller, maintenance.plan(plan_id).site, f"plan {plan_id}")
-        _my_site(caller, body.site)
+        seen_or_404(caller, maintenance.plan(plan_id).site, f"plan {plan_id}")
+        mine_or_403(caller, body.site)
         return plan_public(maintenance.update_plan(plan_id, body.spec(first_due)))
 
 
@@ -145,7 +134,7 @@ def update_plan(plan_id: PlanId, body: PlanCreate, maintenance: Maintenance, cal
 def delete_plan(plan_id: PlanId, maintenance: Maintenance, caller: Manager) -> Response:
     """Remove a plan that has opened no work order."""
     with _answers():
-        _of_mine(caller, maintenance.plan(plan_id).site, f"plan {plan_id}")
+        seen_or_404(caller, maintenance.plan(plan_id).site, f"plan {plan_id}")
         maintenance.delete_plan(plan_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -205,7 +194,7 @@ def get_work_order(ticket_id: TicketId, maintenance: Maintenance, caller: Reader
     """The work order a ticket is: its plan, due date, checklist, and who did it when."""
     with _answers():
         found = maintenance.work_order(ticket_id)
-    _of_mine(caller, found.site, f"work order {ticket_id}")
+    seen_or_404(caller, found.site, f"work order {ticket_id}")
     return work_order_public(found)
 
 
@@ -219,7 +208,7 @@ def mark_checklist(
 ) -> WorkOrderPublic:
     """Mark items done, or not done with a note saying why; the ticket resolves once every item is marked."""
     with _answers():
-        _of_mine(caller, maintenance.work_order(ticket_id).site, f"work order {ticket_id}")
+        seen_or_404(caller, maintenance.work_order(ticket_id).site, f"work order {ticket_id}")
         return work_order_public(maintenance.mark(ticket_id, body.marks(), caller.name))
 
 

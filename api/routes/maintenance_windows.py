@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from api.auth import ANYONE, STAFF, Caller, allow
 from api.errors import invalid
 from api.schemas import MAX_ID, SITE_OR_DEVICE, Input
+from api.sites import mine_or_403, seen_or_404
 from ground.clock import as_utc
 from maintenance.windows import BadWindow, Covered, WindowBook, WindowMissing
 from records.models import MaintenanceWindow
@@ -101,8 +102,7 @@ def _mine(caller: Caller, book: WindowBook, window_id: int) -> MaintenanceWindow
         window = book.get(window_id)
     except WindowMissing as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
-    if not caller.sees(window.site):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no maintenance window {window_id}")
+    seen_or_404(caller, window.site, f"maintenance window {window_id}")
     return window
 
 
@@ -111,8 +111,7 @@ def add_window(
     body: WindowCreate, request: Request, caller: Annotated[Caller, Depends(allow(*STAFF))]
 ) -> WindowPublic:
     """Hold the alarms of these devices (or of a building) from start to end, except life safety."""
-    if not caller.sees(body.site):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, f"site {body.site} is not one of yours")
+    mine_or_403(caller, body.site)
     covered = Covered(body.site, tuple(body.device_ids), body.building)
     try:
         window = _book(request).add(covered, body.start, body.end, body.reason, caller.name)

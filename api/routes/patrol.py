@@ -28,6 +28,7 @@ from api.patrol_schemas import (
     route_public,
 )
 from api.schemas import MAX_ID, SITE_OR_DEVICE
+from api.sites import mine_or_403, seen_or_404
 from ground.clock import as_utc
 from patrol.evaluation import RoundStatus
 from patrol.service import EARLIEST, LATEST, Exists, NotFound, PatrolError, PatrolService, RouteStop
@@ -52,31 +53,19 @@ Patrol = Annotated[PatrolService, Depends(_patrol)]
 Reader = Annotated[Caller, Depends(allow(*ANYONE))]
 
 
-def _of_mine(caller: Caller, site: str, what: str) -> None:
-    """404 for a record of a site the caller does not see, as if it were not there."""
-    if not caller.sees(site):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no {what}")
-
-
-def _my_site(caller: Caller, site: str) -> None:
-    """403 for a change to a site the caller is not limited to."""
-    if not caller.sees(site):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, f"site {site} is not one of yours")
-
-
-def _route_of_mine(caller: Caller, patrol: PatrolService, route_id: str) -> None:
+def _routeseen_or_404(caller: Caller, patrol: PatrolService, route_id: str) -> None:
     """404 for a route of another site; a missing one is left for the service to name (422)."""
     try:
         site = patrol.route(route_id).site
     except NotFound:
         return
-    _of_mine(caller, site, f"route {route_id}")
+    seen_or_404(caller, site, f"route {route_id}")
 
 
 def _one_site(caller: Caller, site: str | None) -> str | None:
     """The site a caller limited to sites asks for: theirs when they have one, else the one named."""
     if site is not None:
-        _my_site(caller, site)
+        mine_or_403(caller, site)
         return site
     if caller.sites is not None:
         if len(caller.sites) != 1:
@@ -106,7 +95,7 @@ def add_checkpoint(
     body: CheckpointCreate, patrol: Patrol, caller: Annotated[Caller, Depends(allow(*MANAGERS))]
 ) -> CheckpointPublic:
     """Register a checkpoint (巡更點) and its tag."""
-    _my_site(caller, body.site)
+    mine_or_403(caller, body.site)
     cp_id = body.id or _default_id(body.tag, "cp")
     cp = PatrolCheckpoint(id=cp_id, site=body.site, name=body.name, tag=body.tag, location=body.location)
     with _answers():
@@ -124,7 +113,7 @@ def get_checkpoint(checkpoint_id: Ident, patrol: Patrol, caller: Reader) -> Chec
     """One checkpoint."""
     with _answers():
         found = patrol.checkpoint(checkpoint_id)
-    _of_mine(caller, found.site, f"checkpoint {checkpoint_id}")
+    seen_or_404(caller, found.site, f"checkpoint {checkpoint_id}")
     return checkpoint_public(found)
 
 
@@ -136,7 +125,7 @@ def add_route(
     body: RouteCreate, patrol: Patrol, caller: Annotated[Caller, Depends(allow(*MANAGERS))]
 ) -> RoutePublic:
     """A route: its site's checkpoints in walking order, each due `after_min` after the start."""
-    _my_site(caller, body.site)
+    mine_or_403(caller, body.site)
     stops = [RouteStop(c.checkpoint, c.after_min) for c in body.checkpoints]
     with _answers():
         route_id = body.id or _default_id(body.name, "route")
@@ -154,7 +143,7 @@ def get_route(route_id: Ident, patrol: Patrol, caller: Reader) -> RoutePublic:
     """One route."""
     with _answers():
         found = patrol.route(route_id)
-    _of_mine(caller, found.site, f"route {route_id}")
+    seen_or_404(caller, found.site, f"route {route_id}")
     return route_public(found)
 
 
@@ -170,7 +159,7 @@ def add_plan(
     """A plan; it creates its rounds a day ahead."""
     valid_from = body.valid_from or datetime.now(patrol.zone).date()
     with _answers():
-        _route_of_mine(caller, patrol, body.route)
+        _routeseen_or_404(caller, patrol, body.route)
         plan = patrol.add_plan(
             body.route, body.weekdays, body.start_times, body.guards, valid_from, body.valid_until
         )
@@ -189,7 +178,7 @@ def get_plan(plan_id: Annotated[int, Path(ge=1, le=MAX_ID)], patrol: Patrol, cal
     """One plan."""
     with _answers():
         found = patrol.plan(plan_id)
-        _of_mine(caller, patrol.route(found.route_id).site, f"plan {plan_id}")
+        seen_or_404(caller, patrol.route(found.route_id).site, f"plan {plan_id}")
     return plan_public(found)
 
 
@@ -206,7 +195,7 @@ def start_round(
     if caller.role is Role.GUARD and (body.guard != caller.name or set(body.guards) - {caller.name}):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "a guard may start only their own rounds, alone")
     with _answers():
-        _route_of_mine(caller, patrol, body.route)
+        _routeseen_or_404(caller, patrol, body.route)
         return _public(patrol, patrol.start_round(body.route, body.guard, body.start, body.guards))
 
 
@@ -247,7 +236,7 @@ def get_round(
     """One round: every checkpoint with its due time, status and scan time."""
     with _answers():
         found = patrol.round(round_id)
-    _of_mine(caller, found.site, f"round {round_id}")
+    seen_or_404(caller, found.site, f"round {round_id}")
     if caller.role is Role.GUARD and caller.name not in found.guards:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "a guard sees only their own rounds")
     return _public(patrol, found)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, sta
 from api.auth import ANYONE, STAFF, Caller, Role, allow
 from api.errors import problem
 from api.schemas import MAX_ID, SITE_OR_DEVICE, ActionBody, TicketCreate, TicketPublic, ticket_public
+from api.sites import mine_or_403
 from ground.severity import Severity
 from records.models import Ticket
 from tickets.lifecycle import Action, RecordMissing, Source, Status, TransitionRefused
@@ -77,8 +78,7 @@ def list_tickets(
 )
 def report(body: TicketCreate, service: Service, caller: Reader) -> TicketPublic:
     """Open a ticket for a fault an occupant reported (§4.2.1), or for planned work."""
-    if not caller.sees(body.site):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, f"site {body.site} is not one of yours")
+    mine_or_403(caller, body.site)
     if caller.role is Role.FRONT_DESK and body.source != Source.OCCUPANT.value:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "the front desk opens occupants' reports only")
     new = NewTicket(
