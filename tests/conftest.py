@@ -352,9 +352,13 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """One headless Debian chromium for the session, driven by Playwright (one Playwright per process)."""
+    """A headless Debian chromium for a test module, driven by Playwright.
+
+    Per module, not per session: Playwright's sync API runs an event loop in this thread while it
+    is open, and tests after the browser's modules start event loops of their own (asyncio.run).
+    """
     if not os.path.exists(CHROMIUM):
         message = f"{CHROMIUM} is not installed (apt-get install chromium)"
         if require_services():
