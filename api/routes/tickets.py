@@ -36,7 +36,7 @@ def visible(caller: Caller, ticket: Ticket) -> bool:
     return caller.sees(ticket.site)
 
 
-def _visible_ticket(service: TicketService, ticket_id: int, caller: Caller) -> Ticket:
+def visible_ticket(service: TicketService, ticket_id: int, caller: Caller) -> Ticket:
     """The ticket, or 404 when it is missing or not the caller's to see."""
     try:
         ticket = service.get(ticket_id)
@@ -97,7 +97,7 @@ def report(body: TicketCreate, service: Service, caller: Reader) -> TicketPublic
 @router.get("/{ticket_id}", response_model=TicketPublic)
 def get_ticket(ticket_id: TicketId, service: Service, caller: Reader) -> TicketPublic:
     """One ticket with its audit trail."""
-    return ticket_public(_visible_ticket(service, ticket_id, caller), with_audit=True)
+    return ticket_public(visible_ticket(service, ticket_id, caller), with_audit=True)
 
 
 @router.post(
@@ -114,7 +114,7 @@ def act(
 ) -> TicketPublic:
     """Acknowledge, assign, start, resolve, close or reopen; an illegal transition answers 409."""
     fields = ActionFields(**(body or ActionBody()).model_dump())
-    _visible_ticket(service, ticket_id, caller)
+    visible_ticket(service, ticket_id, caller)
     try:
         return ticket_public(service.act(ticket_id, action, fields, caller.name), with_audit=True)
     except NotFound as exc:

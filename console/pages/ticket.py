@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from accounts.roles import Role
 from api.auth import STAFF
-from api.routes.tickets import visible
+from api.routes.tickets import visible_ticket
 from collector.stores.base import StoreRejected, StoreUnavailable, TimeSeriesStore
 from console.session import Visitor, checked, signed_in
 from console.web import render
@@ -21,7 +21,7 @@ from maintenance.service import NotFound as NoWorkOrder
 from records.devices import DeviceDirectory
 from records.models import Device, Ticket, WorkOrder
 from tickets.lifecycle import TRANSITIONS, Action, RecordMissing, Source, TransitionRefused, required_steps
-from tickets.service import ActionFields, NotFound, TicketService
+from tickets.service import ActionFields, TicketService
 
 router = APIRouter()
 TicketId = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -39,14 +39,8 @@ def may_act(visitor: Visitor) -> bool:
 
 
 def _ticket(request: Request, visitor: Visitor, ticket_id: int) -> Ticket:
-    service: TicketService = request.app.state.tickets
-    try:
-        ticket = service.get(ticket_id)
-    except NotFound:
-        ticket = None
-    if ticket is None or not visible(visitor.caller, ticket):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ticket {ticket_id}")
-    return ticket
+    """The ticket, or 404 when it is missing or not the visitor's to see (the API's rule)."""
+    return visible_ticket(request.app.state.tickets, ticket_id, visitor.caller)
 
 
 def _device(request: Request, ticket: Ticket) -> Device | None:

@@ -80,7 +80,10 @@ Signed = Annotated[Visitor, Depends(signed_in)]
 @router.get("/", response_class=HTMLResponse)
 def board(request: Request, visitor: Signed, query: Query_) -> HTMLResponse:
     """The ticket board."""
-    return render(request, "board.html", visitor, **_board(request, visitor, query))
+    # The filter's choices are the page's alone: a refresh of the rows does not look them up again.
+    sources = [Source.OCCUPANT] if visitor.role is Role.FRONT_DESK else list(Source)
+    choices: dict[str, Any] = {"sites": visible_sites(request, visitor), "sources": sources}
+    return render(request, "board.html", visitor, **_board(request, visitor, query), **choices)
 
 
 @router.get("/board/rows", response_class=HTMLResponse)
@@ -97,8 +100,6 @@ def _board(request: Request, visitor: Visitor, query: BoardQuery) -> dict[str, A
         "counts": service.counts(wanted.sites, source=wanted.source),
         "classes": list(Severity),
         "statuses": list(Status),
-        "sources": [Source.OCCUPANT] if visitor.role is Role.FRONT_DESK else list(Source),
-        "sites": visible_sites(request, visitor),
         "chosen": query,
         "now": service.clock(),
     }
