@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from accounts.passwords import check_new, hash_password, verify
 from accounts.roles import Role
@@ -118,9 +119,7 @@ class UserBook:
         """Change an account's role or sites; its tokens act with them from their next request."""
         checked = check_sites(sites) if sites is not None else None
         with self._db.session() as s:
-            user = s.scalars(select(User).where(User.username == username).with_for_update()).one_or_none()
-            if user is None:
-                raise UserMissing(f"no user {username}")
+            user = _locked(s, username)
             if role is not None:
                 user.role = Role(role).value
             if checked is not None:
@@ -130,9 +129,7 @@ class UserBook:
     def _change(self, username: str, disable: bool = False, password_hash: str | None = None) -> User:
         now = datetime.now(UTC)
         with self._db.session() as s:
-            user = s.scalars(select(User).where(User.username == username).with_for_update()).one_or_none()
-            if user is None:
-                raise UserMissing(f"no user {username}")
+            user = _locked(s, username)
             if disable and user.disabled_at is None:
                 user.disabled_at = now
             if password_hash is not None:
@@ -144,3 +141,11 @@ class UserBook:
                 .values(revoked_at=now)
             )
             return user
+
+
+def _locked(s: Session, username: str) -> User:
+    """The account of that name, locked for this change (PostgreSQL); UserMissing without one."""
+    user = s.scalars(select(User).where(User.username == username).with_for_update()).one_or_none()
+    if user is None:
+        raise UserMissing(f"no user {username}")
+    return user
