@@ -123,9 +123,7 @@ class WindowBook:
     ) -> MaintenanceWindow:
         """Move a window's end (earlier ends it sooner) or change its reason; an ended one stays ended."""
         with self._db.session() as s:
-            window = s.get(MaintenanceWindow, window_id, with_for_update=True)
-            if window is None:
-                raise WindowMissing(f"no maintenance window {window_id}")
+            window = _locked(s, window_id)
             if end is not None and window.closed_at is None:
                 if end <= window.start:
                     raise BadWindow("end", "the end must come after the start")
@@ -137,12 +135,9 @@ class WindowBook:
     def end_now(self, window_id: int) -> MaintenanceWindow:
         """End a window now (what deleting it means: the alarms it held are released)."""
         with self._db.session() as s:
-            window = s.get(MaintenanceWindow, window_id, with_for_update=True)
-            if window is None:
-                raise WindowMissing(f"no maintenance window {window_id}")
-            now = self.clock()
-            if window.closed_at is None and window.end > now:
-                window.end = max(now, window.start + timedelta(microseconds=1))
+            window = _locked(s, window_id)
+            if window.closed_at is None:
+                _end(window, self.clock())
             return window
 
     # --- what is held --------------------------------------------------------------------------
@@ -237,7 +232,20 @@ class WindowBook:
                 .where(WorkOrder.ticket_id == ticket_id, MaintenanceWindow.closed_at.is_(None))
             ).all()
             for window in windows:
-                window.end = min(window.end, max(now, window.start + timedelta(microseconds=1)))
+                _end(window, now)
+
+
+def _locked(s: Session, window_id: int) -> MaintenanceWindow:
+    """The window, locked for a change (PostgreSQL); WindowMissing without one."""
+    window = s.get(MaintenanceWindow, window_id, with_for_update=True)
+    if window is None:
+        raise WindowMissing(f"no maintenance window {window_id}")
+    return window
+
+
+def _end(window: MaintenanceWindow, now: datetime) -> None:
+    """End a window at `now`, unless it ends sooner; never before its start (an end must follow it)."""
+    window.end = min(window.end, max(now, window.start + timedelta(microseconds=1)))
 
 
 def attach(tickets: TicketService) -> WindowBook:
