@@ -77,7 +77,7 @@ def run(
     service.wait_ready()
     _register_inventory(service, plan)
     _load_maintenance_plans(service)
-    second_site = DemoGateway(settings) if gateway else None
+    second_site = DemoGateway(settings, _free_port(host), _free_port(host)) if gateway else None
     if second_site is not None:
         second_site.register(service.devices)
         second_site.start()

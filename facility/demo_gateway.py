@@ -42,21 +42,13 @@ RESTORE_AFTER_S = 60.0
 HEARTBEAT_S = 20.0
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class DemoGateway:
     """The second site's equipment and its gateway, on an event loop in a thread of their own."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, plc_port: int, fire_port: int) -> None:
         self.settings = settings.model_copy(update={"data_dir": settings.data_dir / "gateway"})
-        self.plc = PumpRoomPlc(_free_port())
-        self.fire_port = _free_port()
+        self.plc = PumpRoomPlc(plc_port)
+        self.fire_port = fire_port
         self._loop = asyncio.new_event_loop()
         self._stop = asyncio.Event()
         self._thread = threading.Thread(target=self._run, name="demo-gateway", daemon=True)
