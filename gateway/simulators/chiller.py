@@ -6,7 +6,10 @@ the one `chiller.yaml` describes.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
+import threading
 from concurrent.futures import Future
 from typing import Any
 
@@ -15,26 +18,42 @@ from bacpypes3.argparse import SimpleArgumentParser
 from bacpypes3.local.analog import AnalogInputObject
 from bacpypes3.local.binary import BinaryInputObject
 
-from gateway.simulators.peer import ThreadedPeer
-
 STEP_S = 0.2
 
 
-class ChillerDevice(ThreadedPeer):
+class ChillerDevice:
     """The device on 127.0.0.1:`port`, in a thread of its own; `pin` holds a value, as a test's fault."""
 
     def __init__(self, port: int, instance: int = 1001, seed: int = 1) -> None:
-        super().__init__()
         self.port, self.instance = port, instance
         self.rng = random.Random(seed)
         self._pinned: dict[str, Any] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Bind the UDP port and return once the device answers."""
+        ready: Future[None] = Future()
+        self._thread = threading.Thread(target=asyncio.run, args=(self._serve(ready),), daemon=True)
+        self._thread.start()
+        ready.result(timeout=10)
+
+    def stop(self) -> None:
+        """Close the device."""
+        if self._loop is not None and self._stopping is not None:
+            self._loop.call_soon_threadsafe(self._stopping.set)
+        if self._thread is not None:
+            self._thread.join(10)
+        self._thread = self._loop = None
 
     def pin(self, name: str, value: Any) -> None:
         """Hold `supply`, `return`, `running` or `tripped` at `value`."""
         self._pinned[name] = value
 
     async def _serve(self, ready: Future[None]) -> None:
-        """Bind the UDP port, then step the values until stopped."""
+        self._loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
         args = SimpleArgumentParser().parse_args(
             ["--address", f"127.0.0.1/32:{self.port}", "--instance", str(self.instance), "--name", "chiller"]
         )
@@ -67,9 +86,10 @@ class ChillerDevice(ThreadedPeer):
             app.add_object(obj)
         try:
             ready.set_result(None)
-            self._step(objects)
-            while await self._tick(STEP_S):
+            while not self._stopping.is_set():
                 self._step(objects)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), STEP_S)
         finally:
             app.close()
 

@@ -14,8 +14,11 @@ Register map (unit 1), the one `pump_room.yaml` describes:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
 import struct
+import threading
 from concurrent.futures import Future
 from typing import Any
 
@@ -23,7 +26,6 @@ from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from gateway.points import Table
-from gateway.simulators.peer import ThreadedPeer
 
 UNIT = 1
 STEP_S = 0.1  # model time step, in wall-clock seconds
@@ -73,17 +75,34 @@ class PumpRoomModel:
         }
 
 
-class PumpRoomPlc(ThreadedPeer):
+class PumpRoomPlc:
     """The PLC on 127.0.0.1:`port` in a thread of its own; stop and start it again on the same port.
 
     `pin` fixes an address's value (a fault bit, a pressure) until `unpin`: the model leaves it alone.
     """
 
     def __init__(self, port: int, host: str = "127.0.0.1", seed: int = 1) -> None:
-        super().__init__()
         self.host, self.port = host, port
         self.model = PumpRoomModel(seed)
         self._pinned: dict[tuple[Table, int], int | bool] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping: asyncio.Event | None = None
+
+    def start(self) -> None:
+        """Listen, and return once it accepts connections."""
+        ready: Future[None] = Future()
+        self._thread = threading.Thread(target=asyncio.run, args=(self._serve(ready),), daemon=True)
+        self._thread.start()
+        ready.result(timeout=10)
+
+    def stop(self) -> None:
+        """Stop listening and drop every connection (a PLC switched off)."""
+        if self._loop is not None and self._stopping is not None:
+            self._loop.call_soon_threadsafe(self._stopping.set)
+        if self._thread is not None:
+            self._thread.join(10)
+        self._thread = self._loop = None
 
     def pin(self, table: Table, address: int, value: int | bool) -> None:
         """Hold one address at `value` (a test's fault, a value a reading must show)."""
@@ -94,7 +113,8 @@ class PumpRoomPlc(ThreadedPeer):
         self._pinned.pop((table, address), None)
 
     async def _serve(self, ready: Future[None]) -> None:
-        """Listen, then step the model until stopped; stopping drops every connection (switched off)."""
+        self._loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
         blocks = tuple([SimData(0, count=_SIZE, values=v, datatype=t)] for v, t in _BLOCKS)
         device = SimDevice(id=UNIT, simdata=blocks)  # type: ignore[arg-type]
         server = ModbusTcpServer(device, address=(self.host, self.port))
@@ -102,9 +122,14 @@ class PumpRoomPlc(ThreadedPeer):
             await server.serve_forever(background=True)
             await self._write(server, self.model.step(0.0))
             ready.set_result(None)
-            await self._write(server, self.model.step(STEP_S))
-            while await self._tick(STEP_S):
+            while not self._stopping.is_set():
                 await self._write(server, self.model.step(STEP_S))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), STEP_S)
+        except BaseException as exc:
+            if not ready.done():
+                ready.set_exception(exc)
+            raise
         finally:
             await server.shutdown()  # type: ignore[no-untyped-call]
 
