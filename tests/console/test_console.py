@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Api, Publisher
+from tests.conftest import Api, Publisher, wait_until
 from tests.console.conftest import PASSWORD, PHONE, Console
 
 pytestmark = pytest.mark.services
@@ -46,6 +46,19 @@ def _sump_flooding(api: Api, publisher: Publisher) -> None:
         for i, level in enumerate(levels)
     ]
     publisher.publish_all([(SUMP, reading) for reading in readings])
+    # The rules can open the ticket before the collector has stored the last reading; a page
+    # opened in between would rightly show no readings yet.
+    wait_until(lambda: _latest_level(api) == 97.0, what="the sump's last reading to be stored")
+    wait_until(
+        lambda: len(api.get("/api/v1/devices/s1/sump-1/history?metric=level_pct").json()) == len(levels),
+        what="the sump's levels to be in the time-series store",
+    )
+
+
+def _latest_level(api: Api) -> object:
+    """The stored latest level of sump-1, or None before the collector has it."""
+    [device] = [d for d in api.get("/api/v1/devices").json() if d["device_id"] == "sump-1"]
+    return (device.get("latest") or {}).get("level_pct")
 
 
 def test_log_in_by_keyboard_and_log_out(console: Console) -> None:
