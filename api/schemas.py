@@ -198,6 +198,8 @@ class DeviceCreate(Input):
     floor: str | None = Field(default=None, min_length=1, max_length=50)
     location: str | None = Field(default=None, min_length=1, max_length=200)
     interval_s: int | None = Field(default=None, ge=1, le=86_400)
+    # The gateway it reports through: that gateway's outage explains its silence (one incident).
+    gateway: str | None = Field(default=None, pattern=_SITE_OR_DEVICE)
 
 
 class DevicePublic(BaseModel):
@@ -211,6 +213,7 @@ class DevicePublic(BaseModel):
     floor: str | None
     location: str | None
     interval_s: int | None
+    gateway: str | None
     registered: bool
     first_seen: datetime | None
     last_seen: datetime | None
@@ -231,6 +234,7 @@ def device_public(d: Device, open_alarms: list[str]) -> DevicePublic:
         floor=d.floor,
         location=d.location,
         interval_s=d.interval_s,
+        gateway=d.gateway,
         registered=d.registered,
         first_seen=d.first_seen,
         last_seen=d.last_seen,

@@ -28,6 +28,7 @@ from ground.contract import (
     ContractError,
     Message,
     decode,
+    decode_gateway_status,
     is_alarm_topic,
     is_gateway_status_topic,
 )
@@ -413,16 +414,22 @@ class Collector:
                     lines.append(PendingLine(format_message(m), m.site, m.device_id, m.seq, m.ts, m.ts_given))
                 accepted.append(m)
             except ContractError as exc:
-                if is_alarm_topic(topic) or is_gateway_status_topic(topic):
-                    # The service's own retained alarms, a gateway's own status: no device's message,
-                    # nothing wrong.
-                    continue
+                if is_alarm_topic(topic):
+                    continue  # the service's own retained alarms: no device's message, nothing wrong
+                reason = exc.reason
+                if is_gateway_status_topic(topic):
+                    # A gateway's own status: not stored, but tickets hear of its outage.
+                    try:
+                        accepted.append(decode_gateway_status(topic, payload, received, skew_ms))
+                        continue
+                    except ContractError as bad:
+                        reason = bad.reason
                 kept = truncated(payload)
                 seen = kept in (self._last_dead.get(topic), dead_now.get(topic))
                 dead_now[topic] = kept
                 if seen and retained:
                     continue  # replayed on a subscribe: the same message, set aside already
-                dead.append(DeadLetter(received, "decode", topic, exc.reason, kept))
+                dead.append(DeadLetter(received, "decode", topic, reason, kept))
             except Exception as exc:  # a bug must not stop the loop; keep the message
                 log.exception("unexpected error on a message from %s", topic)
                 reason = f"internal error: {exc!r}"[:500]

@@ -18,13 +18,15 @@ from sqlalchemy import select
 from collector.inbox import DeadLetter, truncated
 from collector.lineprotocol import Point, Sink
 from ground.clock import now_ms
-from ground.contract import Message, alarm_topic
+from ground.contract import GATEWAY, Message, alarm_topic
 from ground.events import AlarmEvent
 from ground.severity import Severity
 from records.db import Database, is_transient
 from records.devices import DeviceDirectory
 from records.models import Alarm, Device, EngineState
 from rules.engine import Engine
+from rules.parents import gateway_event
+from rules.rule import OFFLINE
 from tickets.notify import Dispatcher, alarm_payload
 from tickets.service import ChangeKind, TicketChange, TicketService
 from tickets.timeline import alarm_point
@@ -32,6 +34,7 @@ from tickets.timeline import alarm_point
 log = logging.getLogger(__name__)
 
 FLUSH_EVERY_TICKS = 3
+OFFLINE_RUN = 200  # offline alarms recorded in one transaction, and at most per message batch or tick
 
 SetAside = Callable[[Sequence[DeadLetter]], None]
 
@@ -74,15 +77,23 @@ class Pipeline:
         self.refused = 0
         self._readings: dict[str, int] = {}
 
-    def handle(self, messages: Sequence[Message]) -> None:
-        """Collector handler: runs before the batch is committed; the broker hears of it only after."""
-        arrival = now_ms()
+    def handle(self, messages: Sequence[Message], arrival_ms: int | None = None) -> None:
+        """Collector handler: runs before the batch is committed; the broker hears of it only after.
+
+        `arrival_ms`: when the batch arrived, for benchmarks on a simulated clock; now if None.
+        """
+        arrival = now_ms() if arrival_ms is None else arrival_ms
+        gateways = [m for m in messages if m.device_type == GATEWAY]
+        if gateways:
+            # A gateway's own status is no device's message: it is the parent of an outage.
+            messages = [m for m in messages if m.device_type != GATEWAY]
         self.devices.observe(messages, arrival)
         with self._lock:
             readings = self._readings
             for m in messages:
                 readings[m.site] = readings.get(m.site, 0) + 1
             self._unapplied.extend(e for m in messages for e in self.engine.process(m, arrival))
+            self._unapplied.extend(e for m in gateways if (e := gateway_event(m)) is not None)
             self._apply_pending()
 
     def submit(self, events: list[AlarmEvent]) -> None:
@@ -104,10 +115,13 @@ class Pipeline:
             readings, self._readings = self._readings, {}
         return readings
 
-    def tick(self) -> None:
-        """Timer: durations and offline that fire with no new message; now and then, save state."""
+    def tick(self, at_ms: int | None = None) -> None:
+        """Timer: durations and offline that fire with no new message; now and then, save state.
+
+        `at_ms`: the wall-clock time to judge at, for tests that move time on; now if None.
+        """
         with self._lock:
-            self._unapplied.extend(self.engine.tick(now_ms()))
+            self._unapplied.extend(self.engine.tick(now_ms() if at_ms is None else at_ms))
             self._apply_pending()
         self._ticks += 1
         # The device directory and the engine's snapshot grow with the fleet: written every few
@@ -128,10 +142,42 @@ class Pipeline:
         """
         devices: set[tuple[str, str]] = set()
         points: list[Point] = []
+        offline = collections.Counter(
+            e.site for e in self._unapplied if e.rule == OFFLINE and e.kind == "raised"
+        )
+        self._offline_last()
+        budget = OFFLINE_RUN  # offline alarms per call: the rest wait for the next message or tick
+        single = False  # after a run the records refused: its events one at a time, to find the one
         while self._unapplied:
+            if self._unapplied[0].rule == OFFLINE and budget <= 0:
+                break
+            run = [] if single else self._offline_run()
+            budget -= max(len(run), self._unapplied[0].rule == OFFLINE)
+            single = False
+            if len(run) > 1:
+                # An outage's offline alarms come by the thousand: a transaction per run, not per alarm,
+                # so a fire alarm behind them waits for seconds, not minutes.
+                try:
+                    ids = self.tickets.apply_alarms(run, [_waiting(offline, e) for e in run])
+                except Exception as exc:
+                    for e in run:  # not recorded: counted again on the next try
+                        offline[e.site] += e.kind == "raised"
+                    if is_transient(exc):
+                        log.warning("could not record %d offline alarms (%s); they wait", len(run), exc)
+                        break
+                    single = True
+                    continue
+                points.extend(alarm_point(e, ticket_id) for e, ticket_id in zip(run, ids, strict=True))
+                self.alarm_events += len(run)
+                devices.update((e.site, e.device_id) for e in run)
+                for _ in run:
+                    self._unapplied.popleft()
+                self._unapplied_changed = True
+                continue
             event = self._unapplied[0]
+            waiting = _waiting(offline, event)
             try:
-                points.append(alarm_point(event, self.tickets.apply_alarm(event)))
+                points.append(alarm_point(event, self.tickets.apply_alarm(event, offline_waiting=waiting)))
             except Exception as exc:
                 if is_transient(exc):
                     log.warning(
@@ -156,6 +202,27 @@ class Pipeline:
         if self.alarm_client is not None:
             for site, device_id in devices:
                 self.dispatcher.submit(functools.partial(self._publish_alarms, site, device_id))
+
+    def _offline_last(self) -> None:
+        """Every other alarm ahead of the offline ones, each kind in its own order.
+
+        An outage brings offline alarms by the thousand; a fire alarm that arrives behind them must
+        not wait for them. Only one device's raise and clear of one rule must keep their order,
+        and the offline rule's stay in theirs.
+        """
+        queue = self._unapplied
+        first = [e for e in queue if e.rule != OFFLINE]
+        if 0 < len(first) < len(queue):
+            self._unapplied = collections.deque(first + [e for e in queue if e.rule == OFFLINE])
+
+    def _offline_run(self) -> list[AlarmEvent]:
+        """The offline alarms first in line, up to OFFLINE_RUN of them: recorded in one transaction."""
+        run: list[AlarmEvent] = []
+        for event in self._unapplied:
+            if event.rule != OFFLINE or len(run) == OFFLINE_RUN:
+                break
+            run.append(event)
+        return run
 
     def _refuse(self, event: AlarmEvent, exc: Exception) -> None:
         """Keep an event the records refused as a dead letter (stage "alarm") with the reason."""
@@ -220,6 +287,17 @@ class Pipeline:
 
 def _names(event: AlarmEvent) -> tuple[str, str, str, str]:
     return event.kind, event.rule, event.site, event.device_id
+
+
+def _waiting(offline: collections.Counter[str], event: AlarmEvent) -> int:
+    """Offline raises of the event's site still to come after it in this batch (counted down as they go).
+
+    An outage is one incident from its first device, not after a few tickets of their own.
+    """
+    if event.rule != OFFLINE or event.kind != "raised":
+        return 0
+    offline[event.site] -= 1
+    return offline[event.site]
 
 
 def event_to_dict(event: AlarmEvent) -> dict[str, Any]:

@@ -101,6 +101,8 @@ def wire(settings: Settings, res: Resources) -> Parts:
     tickets = TicketService(
         res.db,
         reopen_cooldown_s=settings.reopen_cooldown_s,
+        outage_devices=settings.outage_devices,
+        outage_window_s=settings.outage_window_s,
         # Alarms, ticket changes and site counts go to the time-series store with the readings.
         listeners=[to_escalation, to_pipeline, ChangeRecorder(record)],
         # A work order resolves only with its checklist marked, and records who did it when.

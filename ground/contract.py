@@ -378,12 +378,8 @@ def _decode_status(doc: dict[str, Any]) -> dict[str, Any]:
     return {"state": state}
 
 
-def decode(topic: str, payload: bytes, received_ms: int, skew_ms: int = DEFAULT_SKEW_MS) -> Message:
-    """Decode and validate one message; raises ContractError with the reason if it is bad.
-
-    `skew_ms`: how far ahead of `received_ms` the message's `ts` may be.
-    """
-    t = parse_topic(topic)
+def _load(payload: bytes) -> dict[str, Any]:
+    """The payload's JSON object; raises ContractError saying what is wrong with it."""
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise ContractError(f"payload: {len(payload)} bytes, over the {MAX_PAYLOAD_BYTES} limit")
     try:
@@ -397,6 +393,30 @@ def decode(topic: str, payload: bytes, received_ms: int, skew_ms: int = DEFAULT_
         raise ContractError("payload: nested too deeply") from None
     if not isinstance(doc, dict):
         raise ContractError("payload: must be a JSON object")
+    return doc
+
+
+def decode_gateway_status(
+    topic: str, payload: bytes, received_ms: int, skew_ms: int = DEFAULT_SKEW_MS
+) -> Message:
+    """A gateway's own status (a topic `is_gateway_status_topic` took) as a Message of type `gateway`."""
+    _, _, site, _, gateway_id, _ = topic.split("/")
+    if not SITE_OR_DEVICE_ID.fullmatch(site) or not SITE_OR_DEVICE_ID.fullmatch(gateway_id):
+        raise ContractError("topic: a gateway's site and id must match [a-z0-9][a-z0-9_-]{0,63}")
+    doc = _load(payload)
+    ts = parse_ts(doc.get("ts"), received_ms, skew_ms)
+    return Message(
+        site, GATEWAY, gateway_id, Kind.STATUS, ts, None, _decode_status(doc), doc.get("ts") is not None
+    )
+
+
+def decode(topic: str, payload: bytes, received_ms: int, skew_ms: int = DEFAULT_SKEW_MS) -> Message:
+    """Decode and validate one message; raises ContractError with the reason if it is bad.
+
+    `skew_ms`: how far ahead of `received_ms` the message's `ts` may be.
+    """
+    t = parse_topic(topic)
+    doc = _load(payload)
     ts = parse_ts(doc.get("ts"), received_ms, skew_ms)
     seq = doc.get("seq")
     if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= MAX_SEQ):

@@ -99,6 +99,10 @@ class Settings(BaseSettings):
     webhook_url: str | None = None
     publish_alarms: bool = True
     reopen_cooldown_s: int = Field(default=3600, ge=0)
+    outage_devices: int = Field(
+        default=3, ge=0, description="Devices of a site offline within the window that are an outage; 0: off."
+    )
+    outage_window_s: int = Field(default=300, ge=1, le=86_400)
     renotify_s: int = Field(default=300, ge=1)
     escalate_emergency_s: int = Field(default=900, ge=1)
     escalate_major_s: int = Field(default=1800, ge=1)

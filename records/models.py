@@ -73,6 +73,8 @@ class Device(Base):
     floor: Mapped[str | None] = mapped_column(String(50))
     location: Mapped[str | None] = mapped_column(String(200))
     interval_s: Mapped[int | None] = mapped_column(Integer)
+    # The gateway it reports through, if any: that gateway's outage is the cause of its silence.
+    gateway: Mapped[str | None] = mapped_column(String(64))
     registered: Mapped[bool] = mapped_column(default=False)
     first_seen: Mapped[datetime | None]
     last_seen: Mapped[datetime | None]
@@ -163,6 +165,8 @@ class Alarm(Base):
             sqlite_where=text("active"),
             postgresql_where=text("active"),
         ),
+        # A ticket's alarms, and whether any is still active: an outage's children by the thousand.
+        Index("alarms_ticket_active", "ticket_id", "active"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -182,6 +186,7 @@ class Alarm(Base):
     # Raised inside a maintenance window: recorded, and no ticket opened while the window lasts.
     held: Mapped[bool] = mapped_column(default=False)
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The device's own ticket, or the outage incident it is a child of.
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
 
 

@@ -16,7 +16,8 @@ from ground.severity import Severity
 from records.models import Alarm, Ticket
 from tickets.changes import ChangeKind, TicketChange
 from tickets.lifecycle import Source, Status
-from tickets.store import SYSTEM, NotFound, TicketStore, location_of, log, reopen
+from tickets.outages import OUTAGE, OUTAGE_RULES, OutageIntake
+from tickets.store import SYSTEM, NotFound, location_of, log, reopen
 
 
 def _active_alarm(s: Session, event: AlarmEvent) -> Alarm | None:
@@ -31,22 +32,23 @@ def _active_alarm(s: Session, event: AlarmEvent) -> Alarm | None:
     ).one_or_none()
 
 
-class AlarmIntake(TicketStore):
+class AlarmIntake(OutageIntake):
     """Records raised and cleared alarms, opening, updating or reopening the device's ticket."""
 
-    def apply_alarm(self, event: AlarmEvent, may_hold: bool = True) -> int | None:
+    def apply_alarm(self, event: AlarmEvent, may_hold: bool = True, offline_waiting: int = 0) -> int | None:
         """Record a raised or cleared alarm; a raise opens or updates the device's ticket. Returns its id.
 
         A raise a maintenance window holds opens no ticket (None), unless `may_hold` is false.
+        `offline_waiting`: offline raises of the same site that follow this one in its batch.
         """
         for attempt in range(5):
             changes: list[TicketChange] = []
             try:
                 with self.db.session() as s:
                     ticket_id: int | None = (
-                        self._raise(s, event, changes, may_hold)
+                        self._raise(s, event, changes, may_hold, offline_waiting)
                         if event.kind == "raised"
-                        else self._clear(s, event)
+                        else self._clear(s, event, changes)
                     )
             except IntegrityError:
                 # Another worker inserted the same alarm or ticket first; read it and go on.
@@ -62,8 +64,26 @@ class AlarmIntake(TicketStore):
             return ticket_id
         raise RuntimeError(f"could not record alarm {event.rule} on {event.device_id} after 5 tries")
 
+    def apply_alarms(self, events: Sequence[AlarmEvent], offline_waiting: Sequence[int]) -> list[int | None]:
+        """Several alarm events in one transaction (an outage's offline alarms); on a race, one at a time."""
+        changes: list[TicketChange] = []
+        try:
+            with self.db.session() as s:
+                ids = [
+                    self._raise(s, event, changes, True, waiting)
+                    if event.kind == "raised"
+                    else self._clear(s, event, changes)
+                    for event, waiting in zip(events, offline_waiting, strict=True)
+                ]
+        except IntegrityError:
+            return [
+                self.apply_alarm(e, offline_waiting=w) for e, w in zip(events, offline_waiting, strict=True)
+            ]
+        self._tell(changes)
+        return ids
+
     def _raise(
-        self, s: Session, event: AlarmEvent, changes: list[TicketChange], may_hold: bool
+        self, s: Session, event: AlarmEvent, changes: list[TicketChange], may_hold: bool, waiting: int = 0
     ) -> int | None:
         now = self.clock()
         alarm = _active_alarm(s, event)
@@ -98,6 +118,10 @@ class AlarmIntake(TicketStore):
         if held:
             s.flush()
             return None
+        if event.rule in OUTAGE_RULES:
+            s.flush()
+            if (incident := self._outage_for(s, alarm, now, changes, waiting)) is not None:
+                return incident.id
         ticket = self._ticket_for(s, event, now, changes)
         alarm.ticket_id = ticket.id
         s.flush()
@@ -210,7 +234,7 @@ class AlarmIntake(TicketStore):
         self._audit(s, ticket, SYSTEM, "class_raised", detail)
         changes.append(self._change(ticket, ChangeKind.CLASS_RAISED))
 
-    def _clear(self, s: Session, event: AlarmEvent) -> int | None:
+    def _clear(self, s: Session, event: AlarmEvent, changes: list[TicketChange]) -> int | None:
         alarm = _active_alarm(s, event)
         if alarm is None:
             return None
@@ -218,8 +242,11 @@ class AlarmIntake(TicketStore):
         alarm.cleared_at = from_ms(event.ts)
         if alarm.ticket_id is not None:
             ticket = s.get(Ticket, alarm.ticket_id)
-            if ticket is not None:
+            # An outage's children come back by the hundred: its description counts them instead.
+            if ticket is not None and ticket.rule != OUTAGE:
                 self._audit(s, ticket, SYSTEM, "alarm_cleared", {"rule": event.rule})
+            s.flush()
+            self._after_clear(s, alarm, self.clock(), changes)
         return alarm.ticket_id
 
     def acknowledge_alarm(self, alarm_id: int, actor: str, sites: frozenset[str] | None = None) -> Alarm:

@@ -135,9 +135,12 @@ class TicketService(AlarmIntake, PeopleActions):
         site: str | None = None,
         device_id: str | None = None,
         sites: frozenset[str] | None = None,
+        ticket_id: int | None = None,
     ) -> Sequence[Alarm]:
-        """Alarms, newest first; of one device when site and device_id are given, of `sites` if given."""
+        """Alarms, newest first; of one device when site and device_id are given, of `sites`, of a ticket."""
         q = select(Alarm)
+        if ticket_id is not None:
+            q = q.where(Alarm.ticket_id == ticket_id)
         if active_only:
             q = q.where(Alarm.active.is_(True))
         if sites is not None:

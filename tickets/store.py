@@ -39,6 +39,10 @@ class TicketStore:
     clock: Callable[[], datetime] = utcnow
     # Whether a maintenance window holds an alarm's raise (no ticket while it lasts); None: never.
     holds: Callable[[Session, AlarmEvent], bool] | None = None
+    # Outages (tickets/outages.py): this many devices of a site offline within the window are one
+    # incident; 0 gives every device a ticket of its own.
+    outage_devices: int = 3
+    outage_window_s: int = 300
 
     def get(self, ticket_id: int) -> Ticket:
         """One ticket with its audit trail."""

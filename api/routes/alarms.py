@@ -18,11 +18,15 @@ def list_alarms(
     request: Request,
     caller: Annotated[Caller, Depends(allow(*ANYONE))],
     active: Annotated[bool, Query(description="only active alarms (default); false: all")] = True,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 200,
+    ticket_id: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="only the alarms of this ticket (an outage's devices)")
+    ] = None,
 ) -> list[AlarmPublic]:
     """Alarms of the caller's sites, newest first."""
     service: TicketService = request.app.state.tickets
-    return [alarm_public(a) for a in service.alarms(active, limit, sites=caller.sites)]
+    found = service.alarms(active, limit, sites=caller.sites, ticket_id=ticket_id)
+    return [alarm_public(a) for a in found]
 
 
 @router.post("/{alarm_id}/acknowledge", response_model=AlarmPublic)

@@ -290,10 +290,10 @@ def test_an_alarm_the_database_refused_is_recorded_on_the_next_try(
         locked = sqlite3.OperationalError("database is locked")
         failures = [OperationalError("INSERT INTO alarms …", None, locked)]
 
-        def flaky(event: Any) -> int | None:
+        def flaky(event: Any, **options: Any) -> int | None:
             if failures:
                 raise failures.pop()
-            return real(event)
+            return real(event, **options)
 
         monkeypatch.setattr(service.tickets, "apply_alarm", flaky)
         publisher.publish_all(
