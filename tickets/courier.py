@@ -42,7 +42,9 @@ class Courier:
         self.outbox = outbox
         self.timing = timing
         self._http = urllib3.PoolManager(
-            timeout=urllib3.Timeout(total=timing.timeout_s), retries=False, redirect=False
+            # No retries of its own (the outbox retries), and a redirect is an answer like any other.
+            timeout=urllib3.Timeout(total=timing.timeout_s),
+            retries=False,
         )
         self._wake = threading.Event()
         self._stop = threading.Event()

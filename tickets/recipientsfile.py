@@ -91,8 +91,11 @@ def _book(checker: Checker, doc: Any) -> RecipientBook | None:
             continue
         if not checker.mapping(at, duties_doc, [d.value for d in CHAIN]):
             continue
+        known = {d.value for d in CHAIN}
         sites[site] = {
-            Duty(duty): _recipients(checker, at / duty, listed) for duty, listed in duties_doc.items()
+            Duty(duty): _recipients(checker, at / duty, listed)
+            for duty, listed in duties_doc.items()
+            if duty in known
         }
     return RecipientBook(sites)
 
