@@ -46,13 +46,13 @@ def list_notifications(
     return [notification_public(row) for row in rows]
 
 
-@router.get("/recipients", response_model=RecipientsDocument)
+@router.get("/recipients", response_model=RecipientsDocument, response_model_exclude_none=True)
 def get_recipients(request: Request, _caller: Admin) -> RecipientsDocument:
     """Who is told of tickets, per site and duty (the recipients file)."""
     return RecipientsDocument.model_validate(document(_recipients(request).book()))
 
 
-@router.put("/recipients", response_model=RecipientsDocument)
+@router.put("/recipients", response_model=RecipientsDocument, response_model_exclude_none=True)
 def put_recipients(body: RecipientsDocument, request: Request, _caller: Admin) -> RecipientsDocument:
     """Replace who is told of tickets; the recipients file is written, and used from the next notification."""
     doc = body.as_document()
