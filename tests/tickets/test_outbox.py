@@ -234,3 +234,29 @@ def test_two_couriers_share_one_outbox_and_send_each_notification_once(
     finally:
         for courier in couriers:
             courier.stop()
+
+
+def test_a_claim_lapses_after_its_lease_and_the_late_courier_cannot_undo_the_next(
+    tickets: TicketService, outbox: Outbox, clock: Clock
+) -> None:
+    _open(tickets, Severity.ROUTINE)
+    [first] = outbox.claim(10, lease_s=60)
+    assert outbox.claim(10, lease_s=60) == []  # held while its lease lasts
+    clock.advance(61)  # its courier died mid-attempt: due again
+    [second] = outbox.claim(10, lease_s=60)
+    assert (first.id, first.attempts, second.attempts) == (second.id, 1, 2)
+    assert second.idempotency_key == first.idempotency_key  # so a receiver drops a repeat
+    outbox.delivered(second)
+    assert outbox.failed(first, "timed out", wait_s=5, give_up_s=3600) is False  # too late to count
+    [row] = outbox.list()
+    assert (row.state, row.last_error) == (Delivery.DELIVERED, None)
+
+
+def test_a_stopping_courier_gives_back_what_it_had_not_tried(tickets: TicketService, outbox: Outbox) -> None:
+    _open(tickets, Severity.EMERGENCY)
+    claimed = outbox.claim(10, lease_s=600)
+    assert len(claimed) == 3
+    outbox.release(claimed)
+    again = outbox.claim(10, lease_s=600)  # due at once, the attempt not counted
+    assert sorted(c.id for c in again) == sorted(c.id for c in claimed)
+    assert {c.attempts for c in again} == {1}
