@@ -26,6 +26,7 @@ from api.routes import (
     devices,
     maintenance,
     maintenance_windows,
+    notifications,
     patrol,
     tickets,
     tokens,
@@ -40,6 +41,9 @@ from records.db import Database
 from records.devices import DeviceDirectory
 from records.models import Alarm, Ticket
 from tickets.lifecycle import Status
+from tickets.outbox import Outbox
+from tickets.recipients import RecipientBook
+from tickets.recipientsfile import RecipientsFile
 from tickets.service import TicketService
 
 
@@ -58,6 +62,9 @@ class ServiceContext:
     on_register: Callable[..., None] | None = None
     patrol: PatrolService | None = None
     maintenance: MaintenanceService | None = None
+    # The notifications' outbox and who is told; None: read from the records and the data folder.
+    outbox: Outbox | None = None
+    recipients: RecipientsFile | None = None
     auth_failures: AuthFailures = field(default_factory=AuthFailures)
     login_locks: LoginLocks = field(default_factory=LoginLocks)
 
@@ -89,6 +96,11 @@ def create_app(ctx: ServiceContext) -> FastAPI:
     app.state.on_register = ctx.on_register
     app.state.patrol = ctx.patrol
     app.state.maintenance = ctx.maintenance
+    outbox = ctx.outbox or Outbox(ctx.db, RecipientBook)
+    app.state.outbox = outbox
+    app.state.recipients = ctx.recipients or RecipientsFile(
+        ctx.settings.recipients_file or ctx.settings.data_dir / "recipients.yaml"
+    )
     app.state.auth_failures = ctx.auth_failures
     app.state.users = ctx.users()
     app.state.logins = ctx.logins()
@@ -104,6 +116,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         patrol,
         maintenance,
         maintenance_windows,
+        notifications,
     )
     routers = [module.router for module in modules]
     for router in routers:
@@ -150,6 +163,12 @@ def create_app(ctx: ServiceContext) -> FastAPI:
                 .group_by(Ticket.severity)
             ):
                 lines.append(f'facility_tickets_open{{class="{severity}"}} {count}')
+        # The outbox: pending, delivered and given up (`failed`), and how long the oldest has waited.
+        for state, count in outbox.counts().items():
+            lines.append(f'facility_notifications{{state="{state.value}"}} {count}')
+        oldest = outbox.oldest_pending()
+        age = 0.0 if oldest is None else max(0.0, (outbox.clock() - oldest).total_seconds())
+        lines.append(f"facility_notifications_oldest_pending_seconds {age:g}")
         return "\n".join(lines) + "\n"
 
     return app

@@ -33,7 +33,8 @@ from records.models import Device, EngineState
 from rules.catalogue import Catalogue, default_rules_path, load_rules
 from rules.engine import Engine
 from tickets import escalation
-from tickets.notify import Dispatcher, LogNotifier, Notifier, WebhookNotifier
+from tickets.notify import Dispatcher, LogNotifier
+from tickets.recipientsfile import RecipientsFile
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +67,9 @@ class Service:
         state = load_engine_state(self.state_db)
         self.engine = Engine(self.catalogue, state)
         self.devices = DeviceDirectory(self.db)
-        notifiers: list[Notifier] = [LogNotifier()]
-        if settings.webhook_url:
-            notifiers.append(WebhookNotifier(settings.webhook_url))
-        self.dispatcher = Dispatcher(notifiers)
+        # People are told through the outbox; the log keeps a line of each notification.
+        self.dispatcher = Dispatcher([LogNotifier()])
+        self.recipients = RecipientsFile(settings.recipients_file or settings.data_dir / "recipients.yaml")
         self.alarm_client = self._alarm_client() if settings.publish_alarms else None
         self.scheduler = BackgroundScheduler(
             jobstores={"default": SQLAlchemyJobStore(engine=self._jobs_engine()), "memory": MemoryJobStore()},
@@ -89,6 +89,7 @@ class Service:
                 timer_jobs=self.timer_jobs,
                 scheduler=self.scheduler,
                 alarm_client=self.alarm_client,
+                recipients=self.recipients.book,
             ),
         )
         self.tickets = parts.tickets
@@ -98,6 +99,8 @@ class Service:
         self.maintenance = parts.maintenance
         self.collector = parts.collector
         self.status = parts.status
+        self.outbox = parts.outbox
+        self.courier = parts.courier
         # Alarms of devices under a maintenance window are held; a started work order opens one.
         self.windows = maintenance_windows.attach(self.tickets)
         self._stop = threading.Event()
@@ -157,14 +160,16 @@ class Service:
             on_register=self.register,
             patrol=self.patrol,
             maintenance=self.maintenance,
+            outbox=self.outbox,
+            recipients=self.recipients,
         )
         app = create_app(ctx)
         console.mount(app, self.db)
         return app
 
     def counters(self) -> dict[str, float]:
-        """The pipeline's counters, for /health and /metrics."""
-        return counters(self.collector, self.pipeline)
+        """The pipeline's and the courier's counters, for /health and /metrics."""
+        return {**counters(self.collector, self.pipeline), **self.courier.counters()}
 
     def start(self) -> None:
         """Start the timers, the alarm publisher and the collector; refused while another one runs here."""
@@ -189,6 +194,7 @@ class Service:
         self._every(TIMER_REPAIR_S, self._repair_timers, "timer-repair")
         if self.alarm_client is not None:
             self.alarm_client.loop_start()
+        self.courier.start()
         self._collector_thread.start()
 
     def _repair_timers(self) -> None:
@@ -230,6 +236,7 @@ class Service:
         self.pipeline.devices.flush()
         self.pipeline.save_if_changed()
         self.dispatcher.stop()
+        self.courier.stop()  # what it has not sent stays in the outbox for the next start
         if self.alarm_client is not None:
             self.alarm_client.disconnect()
             self.alarm_client.loop_stop()

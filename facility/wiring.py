@@ -24,8 +24,12 @@ from patrol.service import PatrolService
 from records.db import Database
 from records.devices import DeviceDirectory
 from rules.engine import Engine
+from tickets.courier import Courier
+from tickets.courier import Timing as CourierTiming
 from tickets.escalation import Escalation
 from tickets.notify import Dispatcher
+from tickets.outbox import Outbox
+from tickets.recipients import RecipientBook
 from tickets.service import TicketChange, TicketService
 from tickets.timeline import ChangeRecorder, StatusWriter
 
@@ -72,6 +76,8 @@ class Resources:
     timer_jobs: Dispatcher
     scheduler: BaseScheduler
     alarm_client: mqtt.Client | None
+    # Who is told of tickets (the recipients file, read again when it changes).
+    recipients: Callable[[], RecipientBook] = RecipientBook
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,8 @@ class Parts:
     maintenance: MaintenanceService
     collector: Collector
     status: StatusWriter
+    outbox: Outbox
+    courier: Courier
 
 
 def wire(settings: Settings, res: Resources) -> Parts:
@@ -98,15 +106,28 @@ def wire(settings: Settings, res: Resources) -> Parts:
     set_aside = Relay[Sequence[DeadLetter]]("the collector's dead letters")
     to_escalation = Relay[TicketChange]("escalation")
     to_pipeline = Relay[TicketChange]("the pipeline")
+    outbox = Outbox(res.db, res.recipients, catch_all=settings.webhook_url)
+    courier = Courier(
+        outbox,
+        CourierTiming(
+            backoff_s=settings.outbox_backoff_s,
+            backoff_max_s=settings.outbox_backoff_max_s,
+            give_up_s=settings.outbox_give_up_s,
+            timeout_s=settings.outbox_timeout_s,
+        ),
+    )
     tickets = TicketService(
         res.db,
         reopen_cooldown_s=settings.reopen_cooldown_s,
         outage_devices=settings.outage_devices,
         outage_window_s=settings.outage_window_s,
         # Alarms, ticket changes and site counts go to the time-series store with the readings.
-        listeners=[to_escalation, to_pipeline, ChangeRecorder(record)],
+        # The courier wakes for the notifications a change wrote.
+        listeners=[to_escalation, to_pipeline, ChangeRecorder(record), courier.wake],
         # A work order resolves only with its checklist marked, and records who did it when.
         action_checks=[on_ticket_action],
+        # Notifications are written in the transaction of the change they tell of.
+        in_transaction=[outbox.write],
     )
     pipeline = Pipeline(
         res.engine,
@@ -161,7 +182,7 @@ def wire(settings: Settings, res: Resources) -> Parts:
     set_aside.bind(collector.add_dead_letters)
     to_escalation.bind(escalation.on_change)
     to_pipeline.bind(pipeline.on_ticket_change)
-    return Parts(tickets, pipeline, escalation, patrol, maintenance, collector, status)
+    return Parts(tickets, pipeline, escalation, patrol, maintenance, collector, status, outbox, courier)
 
 
 def counters(collector: Collector, pipeline: Pipeline) -> dict[str, float]:

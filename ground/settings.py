@@ -96,7 +96,16 @@ class Settings(BaseSettings):
     admin_token: str | None = Field(default=None, description="Bootstrap admin bearer token.")
     rules_file: Path | None = Field(default=None, description="Unset: the shipped default rules.")
     inventory_file: Path | None = Field(default=None, description="Devices to register at start-up.")
-    webhook_url: str | None = None
+    webhook_url: str | None = Field(
+        default=None, description="Catch-all: told of every notification, whatever its site and class."
+    )
+    recipients_file: Path | None = Field(
+        default=None, description="Who is told of tickets (YAML); unset: recipients.yaml in the data folder."
+    )
+    outbox_backoff_s: float = Field(default=5.0, gt=0, description="First wait after a failed delivery.")
+    outbox_backoff_max_s: float = Field(default=900.0, gt=0, description="Longest wait between attempts.")
+    outbox_give_up_s: float = Field(default=86_400.0, gt=0, description="A notification is given up after.")
+    outbox_timeout_s: float = Field(default=5.0, gt=0, le=120, description="One delivery's HTTP timeout.")
     publish_alarms: bool = True
     reopen_cooldown_s: int = Field(default=3600, ge=0)
     outage_devices: int = Field(
@@ -143,7 +152,13 @@ class Settings(BaseSettings):
         return value or None
 
     @field_validator(
-        "rules_file", "inventory_file", "mqtt_ca_file", "mqtt_cert_file", "mqtt_key_file", mode="before"
+        "rules_file",
+        "inventory_file",
+        "recipients_file",
+        "mqtt_ca_file",
+        "mqtt_cert_file",
+        "mqtt_key_file",
+        mode="before",
     )
     @classmethod
     def _empty_path_is_unset(cls, value: object) -> object:

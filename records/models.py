@@ -11,7 +11,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from ground.severity import Severity
-from records.states import RoundStatus, Source, Status, VisitStatus
+from records.states import Delivery, RoundStatus, Source, Status, VisitStatus
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -444,3 +444,31 @@ class MaintenanceWindow(Base):
     work_order_id: Mapped[int | None] = mapped_column(ForeignKey("work_orders.id"))
     # Set once the end was dealt with: conditions still holding opened their tickets.
     closed_at: Mapped[datetime | None]
+
+
+class Notification(Base):
+    """A notification to one recipient: written with its ticket's change, kept until sent or given up."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        # What the courier claims: the pending ones that are due.
+        Index("notifications_due", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    # A receiver drops a repeat by this (a delivery that arrived but whose answer was lost).
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    reason: Mapped[str] = mapped_column(String(32))
+    recipient: Mapped[str] = mapped_column(String(200))
+    # duty_engineer, duty_manager, leadership, or webhook (FACILITY_WEBHOOK_URL, the catch-all)
+    role: Mapped[str] = mapped_column(String(32))
+    url: Mapped[str] = mapped_column(String(2000))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[Delivery] = mapped_column(EnumText(Delivery))
+    created_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None]
+    given_up_at: Mapped[datetime | None]

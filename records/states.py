@@ -1,4 +1,5 @@
-"""The states the records keep, as enums: a ticket's status and source, a patrol round's and visit's status.
+"""The states the records keep, as enums: a ticket's status and source, a patrol round's and visit's status,
+a notification's delivery.
 
 Pure vocabulary, no database: the lifecycle and the patrol evaluation reason with the same names
 the columns hold.
@@ -46,3 +47,11 @@ class RoundStatus(StrEnum):
     IN_PROGRESS = "in_progress"
     COMPLETED = "completed"
     INCOMPLETE = "incomplete"
+
+
+class Delivery(StrEnum):
+    """Where a notification in the outbox stands."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"  # given up after the outbox's time limit

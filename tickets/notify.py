@@ -1,4 +1,7 @@
-"""Notifiers: tell people about tickets (log, webhook) and devices about alarms (MQTT), off the hot path."""
+"""Notifiers: the log of notifications, and devices told about alarms (MQTT), off the hot path.
+
+People are told through the outbox (`tickets/outbox.py`, sent by `tickets/courier.py`).
+"""
 
 from __future__ import annotations
 
@@ -7,11 +10,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
-from dataclasses import asdict
-from datetime import UTC, datetime
 from typing import Any, Protocol
-
-import urllib3
 
 from tickets.service import TicketChange
 
@@ -39,32 +38,6 @@ class LogNotifier:
             change.site,
             change.device_id,
         )
-
-
-class WebhookNotifier:
-    """POSTs each notification as JSON to a URL."""
-
-    def __init__(self, url: str, timeout_s: float = 5.0) -> None:
-        self.url = url
-        self._http = urllib3.PoolManager(timeout=urllib3.Timeout(total=timeout_s), retries=urllib3.Retry(2))
-
-    def notify(self, change: TicketChange, reason: str) -> None:
-        """One POST; a non-2xx answer raises."""
-        body = {
-            "reason": reason,
-            "at": datetime.now(UTC).isoformat(),
-            **asdict(change),
-            "class": change.severity.value,
-        }
-        body.pop("severity")
-        resp = self._http.request(
-            "POST",
-            self.url,
-            body=json.dumps(body, default=_iso).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        if resp.status >= 300:
-            raise RuntimeError(f"webhook {self.url} answered {resp.status}")
 
 
 class Dispatcher:
@@ -109,13 +82,6 @@ class Dispatcher:
         """Deliver what is queued, then stop."""
         self._queue.put(None)
         self._thread.join(timeout_s)
-
-
-def _iso(value: object) -> str:
-    """Times in a notification as ISO 8601."""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"cannot send {type(value).__name__} as JSON")
 
 
 def alarm_payload(device_id: str, alarms: list[dict[str, Any]]) -> bytes:

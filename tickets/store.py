@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, object_session, selectinload
 
 from ground.clock import utcnow
 from ground.events import AlarmEvent
@@ -43,6 +43,9 @@ class TicketStore:
     # incident; 0 gives every device a ticket of its own.
     outage_devices: int = 3
     outage_window_s: int = 300
+    # Hear each change inside the transaction that makes it, so what they write commits with it
+    # or not at all (the outbox's notifications).
+    in_transaction: list[Callable[[Session, Ticket, TicketChange], None]] = field(default_factory=list)
 
     def get(self, ticket_id: int) -> Ticket:
         """One ticket with its audit trail."""
@@ -65,9 +68,8 @@ class TicketStore:
     def _audit(self, s: Session, ticket: Ticket, actor: str, action: str, detail: dict[str, Any]) -> None:
         s.add(AuditEntry(ticket_id=ticket.id, at=self.clock(), actor=actor, action=action, detail=detail))
 
-    @staticmethod
-    def _change(ticket: Ticket, kind: ChangeKind) -> TicketChange:
-        return TicketChange(
+    def _change(self, ticket: Ticket, kind: ChangeKind) -> TicketChange:
+        change = TicketChange(
             ticket_id=ticket.id,
             kind=kind,
             severity=Severity(ticket.severity),
@@ -79,6 +81,11 @@ class TicketStore:
             acknowledged_at=ticket.acknowledged_at,
             resolved_at=ticket.resolved_at,
         )
+        session = object_session(ticket)
+        for listener in self.in_transaction:
+            assert session is not None, "a change is made inside its ticket's session"
+            listener(session, ticket, change)
+        return change
 
     def _tell(self, changes: Sequence[TicketChange]) -> None:
         for change in changes:

@@ -34,6 +34,9 @@ REFUSED = {
     ("put", "/api/v1/users/{username}/password"): "engineer",
     ("patch", "/api/v1/users/{username}"): "manager",
     ("delete", "/api/v1/users/{username}"): "engineer",
+    ("get", "/api/v1/notifications"): "engineer",
+    ("get", "/api/v1/notifications/recipients"): "manager",
+    ("put", "/api/v1/notifications/recipients"): "manager",
     # The front desk records occupants' reports and follows them: nothing else.
     ("get", "/api/v1/alarms"): "front_desk",
     ("get", "/api/v1/devices"): "front_desk",

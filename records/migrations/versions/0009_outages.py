@@ -1,7 +1,7 @@
 """outages: the gateway a device reports through; alarms found by their ticket
 
 Revision ID: 0009
-Revises: 0005
+Revises: 0008
 Create Date: 2026-12-03 12:45:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009"
-down_revision: str | None = "0005"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
