@@ -15,8 +15,9 @@ from ground.events import AlarmEvent
 from ground.severity import Severity
 from records.models import Alarm, Ticket
 from tickets.changes import ChangeKind, TicketChange
+from tickets.joins import report_for_alarm
 from tickets.lifecycle import Source, Status
-from tickets.store import SYSTEM, NotFound, TicketStore, location_of, log, reopen
+from tickets.store import SYSTEM, NotFound, TicketStore, location_of, log, reopen, resolve_due
 
 
 def _active_alarm(s: Session, event: AlarmEvent) -> Alarm | None:
@@ -145,6 +146,10 @@ class AlarmIntake(TicketStore):
                 self._audit(s, ticket, SYSTEM, "close", {"reason": "new fault after the cooldown"})
                 s.flush()
                 ticket = None
+        if ticket is None and (ticket := report_for_alarm(s, event.site, event.device_id, key)):
+            # An occupant reported this device's fault first: the alarm joins that ticket.
+            joined = {"rule": event.rule, "class": event.severity.value}
+            self._audit(s, ticket, SYSTEM, "alarm_joined", joined)
         if ticket is None:
             device = self._device(s, event.site, event.device_id)
             label = device.label() if device else event.device_id
@@ -166,6 +171,7 @@ class AlarmIntake(TicketStore):
                 alarm_key=key,
                 patrol_round_id=event.round_id,
             )
+            ticket.resolve_due = resolve_due(event.severity, ticket.response_due)
             s.add(ticket)
             s.flush()
             self._audit(
@@ -199,14 +205,17 @@ class AlarmIntake(TicketStore):
         ticket.severity, ticket.rule = severity, rule or ticket.rule
         detail: dict[str, Any] = {"from": old, "to": severity.value, "rule": rule}
         if ticket.acknowledged_at is None:
-            ticket.response_due = min(
-                ticket.response_due, ticket.opened_at + timedelta(seconds=severity.response_due_s)
-            )
+            started = ticket.ack_from or ticket.opened_at
+            due = started + timedelta(seconds=severity.response_due_s)
+            ticket.response_due = min(ticket.response_due, due)
         elif severity >= Severity.MAJOR and ticket.status in (Status.ACKNOWLEDGED, Status.IN_PROGRESS):
             now = self.clock()
             ticket.status, ticket.acknowledged_at = Status.OPEN, None
             ticket.response_due = now + timedelta(seconds=severity.response_due_s)
+            # The acknowledge clock starts again now: the graver fault is answered from here.
+            ticket.ack_from, ticket.response_overdue_at = now, None
             detail["acknowledge_again"] = True
+        ticket.resolve_due = min(ticket.resolve_due, resolve_due(severity, ticket.response_due))
         self._audit(s, ticket, SYSTEM, "class_raised", detail)
         changes.append(self._change(ticket, ChangeKind.CLASS_RAISED))
 

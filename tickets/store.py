@@ -74,6 +74,7 @@ class TicketStore:
             opened_at=ticket.opened_at,
             acknowledged_at=ticket.acknowledged_at,
             resolved_at=ticket.resolved_at,
+            ack_from=ticket.ack_from,
         )
 
     def _tell(self, changes: Sequence[TicketChange]) -> None:
@@ -91,6 +92,19 @@ def reopen(ticket: Ticket, now: datetime) -> None:
     ticket.resolved_at = ticket.closed_at = ticket.acknowledged_at = ticket.started_at = None
     ticket.notified_count = ticket.escalation_level = 0
     ticket.response_due = now + timedelta(seconds=Severity(ticket.severity).response_due_s)
+    # The acknowledge clock starts again, and with it the resolve target and the overdue marks.
+    ticket.ack_from = now
+    ticket.resolve_due = resolve_due(Severity(ticket.severity), ticket.response_due)
+    ticket.response_overdue_at = ticket.resolve_overdue_at = None
+
+
+def resolve_due(severity: Severity, response_due: datetime) -> datetime:
+    """The resolve target: the class's resolve time from when its response clock started.
+
+    Counted from the response due back, so planned work due at a date of its own is due to be
+    done that much after it.
+    """
+    return response_due + timedelta(seconds=severity.resolve_due_s - severity.response_due_s)
 
 
 def location_of(device: Device | None) -> str | None:
