@@ -24,6 +24,7 @@ from patrol.service import PatrolService
 from records.db import Database
 from records.devices import DeviceDirectory
 from rules.engine import Engine
+from tickets.deadlines import Deadlines
 from tickets.escalation import Escalation
 from tickets.notify import Dispatcher
 from tickets.service import TicketChange, TicketService
@@ -85,6 +86,7 @@ class Parts:
     maintenance: MaintenanceService
     collector: Collector
     status: StatusWriter
+    deadlines: Deadlines
 
 
 def wire(settings: Settings, res: Resources) -> Parts:
@@ -97,12 +99,13 @@ def wire(settings: Settings, res: Resources) -> Parts:
     record = Relay[Sequence[Point]]("the collector's points")
     set_aside = Relay[Sequence[DeadLetter]]("the collector's dead letters")
     to_escalation = Relay[TicketChange]("escalation")
+    to_deadlines = Relay[TicketChange]("deadlines")
     to_pipeline = Relay[TicketChange]("the pipeline")
     tickets = TicketService(
         res.db,
         reopen_cooldown_s=settings.reopen_cooldown_s,
         # Alarms, ticket changes and site counts go to the time-series store with the readings.
-        listeners=[to_escalation, to_pipeline, ChangeRecorder(record)],
+        listeners=[to_escalation, to_deadlines, to_pipeline, ChangeRecorder(record)],
         # A work order resolves only with its checklist marked, and records who did it when.
         action_checks=[on_ticket_action],
     )
@@ -127,6 +130,8 @@ def wire(settings: Settings, res: Resources) -> Parts:
         settings.escalate_emergency_s,
         settings.escalate_major_s,
     )
+    # Overdue marks and faults that persist past their ticket's resolution.
+    deadlines = Deadlines(res.scheduler, tickets, res.dispatcher, res.timer_jobs, settings.reopen_cooldown_s)
     patrol = PatrolService(
         res.db,
         tickets,
@@ -158,8 +163,9 @@ def wire(settings: Settings, res: Resources) -> Parts:
     record.bind(collector.add_lines)
     set_aside.bind(collector.add_dead_letters)
     to_escalation.bind(escalation.on_change)
+    to_deadlines.bind(deadlines.on_change)
     to_pipeline.bind(pipeline.on_ticket_change)
-    return Parts(tickets, pipeline, escalation, patrol, maintenance, collector, status)
+    return Parts(tickets, pipeline, escalation, patrol, maintenance, collector, status, deadlines)
 
 
 def counters(collector: Collector, pipeline: Pipeline) -> dict[str, float]:
