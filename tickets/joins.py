@@ -41,9 +41,11 @@ def ticket_for_report(s: Session, site: str, device_id: str | None, location: st
     """The open ticket an occupant's report joins: its device's, or else one at the very same place.
 
     A place is matched as written, ignoring case and surrounding blanks; a report naming a device
-    joins only that device's ticket.
+    joins only that device's ticket. Planned work is no fault: a report never joins it.
     """
-    q = select(Ticket).where(Ticket.site == site, Ticket.status.in_(_OPEN))
+    q = select(Ticket).where(
+        Ticket.site == site, Ticket.status.in_(_OPEN), Ticket.source != Source.MAINTENANCE.value
+    )
     if device_id is not None:
         q = q.where(Ticket.device_id == device_id)
     elif location and location.strip():

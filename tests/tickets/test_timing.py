@@ -146,6 +146,12 @@ def test_a_report_about_a_place_joins_the_open_ticket_there_and_a_graver_one_rai
     assert [a.action for a in again.audit] == ["open", "occurrence", "class_raised"]
     elsewhere, joined = tickets.report(report(device_id=None, location="Lobby C"), "front-desk")
     assert not joined and elsewhere.id != first.id
+    # Planned work at a place is no fault a report could be another occurrence of.
+    planned = tickets.open_ticket(
+        NewTicket(site="s1", title="Repaint", source=Source.MAINTENANCE, location="Garage"), "planner"
+    )
+    fault, joined = tickets.report(report(device_id=None, location="Garage"), "front-desk")
+    assert not joined and fault.id != planned.id
 
 
 def test_a_device_alarm_joins_the_open_report_about_it(clocked: Clocked) -> None:
