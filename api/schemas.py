@@ -12,6 +12,7 @@ from ground.contract import DEVICE_TYPES
 from ground.severity import Severity
 from records.devices import online
 from records.models import Alarm, ApiToken, AuditEntry, Device, Ticket
+from tickets.timing import Due, overdue_for
 
 _SITE_OR_DEVICE = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 SITE_OR_DEVICE = _SITE_OR_DEVICE
@@ -83,16 +84,34 @@ class TicketPublic(BaseModel):
     followup: str | None
     escalation_level: int
     patrol_round_id: int | None
+    ack_from: datetime | None = Field(
+        description="when the acknowledge clock last started (a reopening, a graver class); null: opened_at"
+    )
+    resolve_due: datetime = Field(
+        description="the resolve target: the project's own per class, not the manual's"
+    )
+    overdue: bool = Field(description="open past its response due, or unresolved past its resolve target")
+    overdue_for: list[Due] = Field(description="which: response, resolve, or both")
     audit: list[AuditPublic] | None = None
+
+
+_COMPUTED = ("audit", "severity", "overdue", "overdue_for")
 
 
 def ticket_public(t: Ticket, with_audit: bool = False) -> TicketPublic:
     """The public view of a ticket."""
-    fields = {
-        name: getattr(t, name) for name in TicketPublic.model_fields if name not in ("audit", "severity")
-    }
+    fields = {name: getattr(t, name) for name in TicketPublic.model_fields if name not in _COMPUTED}
     audit = audit_public(t.audit) if with_audit else None
-    return TicketPublic(severity=Severity(t.severity), audit=audit, **fields)
+    late = overdue_for(t, datetime.now(UTC))
+    return TicketPublic(
+        severity=Severity(t.severity), audit=audit, overdue=bool(late), overdue_for=late, **fields
+    )
+
+
+class ReportPublic(TicketPublic):
+    """The ticket an occupant's report is on: a new one (201), or the open one it joined (200)."""
+
+    joined: bool = Field(description="true: the report joined a ticket already open, as an occurrence")
 
 
 def audit_public(entries: list[AuditEntry]) -> list[AuditPublic]:
@@ -113,6 +132,9 @@ class TicketCreate(Input):
     location: str | None = Field(default=None, min_length=1, max_length=300)
     reporter: str | None = Field(
         default=None, min_length=1, max_length=200, description="the occupant: name, unit, phone"
+    )
+    contact: str | None = Field(
+        default=None, min_length=1, max_length=200, description="how to reach the occupant, if not above"
     )
     source: str = Field(default="occupant", pattern="^(occupant|maintenance)$")
 

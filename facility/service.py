@@ -32,7 +32,7 @@ from records.devices import DeviceDirectory
 from records.models import Device, EngineState
 from rules.catalogue import Catalogue, default_rules_path, load_rules
 from rules.engine import Engine
-from tickets import escalation
+from tickets import deadlines, escalation
 from tickets.notify import Dispatcher, LogNotifier
 from tickets.recipientsfile import RecipientsFile
 
@@ -95,6 +95,7 @@ class Service:
         self.tickets = parts.tickets
         self.pipeline = parts.pipeline
         self.escalation = parts.escalation
+        self.deadlines = parts.deadlines
         self.patrol = parts.patrol
         self.maintenance = parts.maintenance
         self.collector = parts.collector
@@ -174,6 +175,11 @@ class Service:
     def start(self) -> None:
         """Start the timers, the alarm publisher and the collector; refused while another one runs here."""
         escalation.activate(self.escalation)  # first: a refused start leaves nothing running
+        try:
+            deadlines.activate(self.deadlines)
+        except RuntimeError:
+            escalation.deactivate(self.escalation)
+            raise
         self._every(TICK_S, self.pipeline.tick, "rules-tick")
         self._every(self.settings.status_interval_s, self.status.write, "site-status")
         # Patrol deadlines: each round keeps its next one, so a restart loses none.
@@ -200,6 +206,7 @@ class Service:
     def _repair_timers(self) -> None:
         try:
             self.escalation.repair()
+            self.deadlines.repair()
         except Exception:
             log.exception("could not check the tickets' timers; trying again in %d s", TIMER_REPAIR_S)
 
@@ -241,6 +248,7 @@ class Service:
             self.alarm_client.disconnect()
             self.alarm_client.loop_stop()
         escalation.deactivate(self.escalation)
+        deadlines.deactivate(self.deadlines)
         self.store.close()
         if self.state_db is not self.db:
             self.state_db.close()

@@ -26,6 +26,7 @@ from records.devices import DeviceDirectory
 from rules.engine import Engine
 from tickets.courier import Courier
 from tickets.courier import Timing as CourierTiming
+from tickets.deadlines import Deadlines
 from tickets.escalation import Escalation
 from tickets.notify import Dispatcher
 from tickets.outbox import Outbox
@@ -93,6 +94,7 @@ class Parts:
     status: StatusWriter
     outbox: Outbox
     courier: Courier
+    deadlines: Deadlines
 
 
 def wire(settings: Settings, res: Resources) -> Parts:
@@ -105,6 +107,7 @@ def wire(settings: Settings, res: Resources) -> Parts:
     record = Relay[Sequence[Point]]("the collector's points")
     set_aside = Relay[Sequence[DeadLetter]]("the collector's dead letters")
     to_escalation = Relay[TicketChange]("escalation")
+    to_deadlines = Relay[TicketChange]("deadlines")
     to_pipeline = Relay[TicketChange]("the pipeline")
     outbox = Outbox(res.db, res.recipients, catch_all=settings.webhook_url)
     courier = Courier(
@@ -123,7 +126,7 @@ def wire(settings: Settings, res: Resources) -> Parts:
         outage_window_s=settings.outage_window_s,
         # Alarms, ticket changes and site counts go to the time-series store with the readings.
         # The courier wakes for the notifications a change wrote.
-        listeners=[to_escalation, to_pipeline, ChangeRecorder(record), courier.wake],
+        listeners=[to_escalation, to_deadlines, to_pipeline, ChangeRecorder(record), courier.wake],
         # A work order resolves only with its checklist marked, and records who did it when.
         action_checks=[on_ticket_action],
         # Notifications are written in the transaction of the change they tell of.
@@ -150,6 +153,8 @@ def wire(settings: Settings, res: Resources) -> Parts:
         settings.escalate_emergency_s,
         settings.escalate_major_s,
     )
+    # Overdue marks and faults that persist past their ticket's resolution.
+    deadlines = Deadlines(res.scheduler, tickets, res.dispatcher, res.timer_jobs, settings.reopen_cooldown_s)
     patrol = PatrolService(
         res.db,
         tickets,
@@ -181,8 +186,11 @@ def wire(settings: Settings, res: Resources) -> Parts:
     record.bind(collector.add_lines)
     set_aside.bind(collector.add_dead_letters)
     to_escalation.bind(escalation.on_change)
+    to_deadlines.bind(deadlines.on_change)
     to_pipeline.bind(pipeline.on_ticket_change)
-    return Parts(tickets, pipeline, escalation, patrol, maintenance, collector, status, outbox, courier)
+    return Parts(
+        tickets, pipeline, escalation, patrol, maintenance, collector, status, outbox, courier, deadlines
+    )
 
 
 def counters(collector: Collector, pipeline: Pipeline) -> dict[str, float]:

@@ -129,6 +129,14 @@ class Ticket(Base):
     # ticket for one alarm, whatever races or redeliveries happen.
     alarm_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     patrol_round_id: Mapped[int | None] = mapped_column(Integer)
+    # When the acknowledge clock last started: a reopening, or a graver class to acknowledge
+    # again; None: at the opening. Times to acknowledge count from it.
+    ack_from: Mapped[datetime | None]
+    # The resolve target: the project's own per class (ground/severity.py), from the response clock.
+    resolve_due: Mapped[datetime]
+    # When the ticket was marked past its response due or its resolve target, each once an opening.
+    response_overdue_at: Mapped[datetime | None]
+    resolve_overdue_at: Mapped[datetime | None]
 
     audit: Mapped[list[AuditEntry]] = relationship(
         back_populates="ticket", order_by="AuditEntry.id", cascade="all, delete-orphan"

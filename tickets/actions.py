@@ -15,7 +15,7 @@ from ground.severity import Severity
 from records.models import Alarm, Ticket
 from tickets.changes import DONE, ChangeKind
 from tickets.lifecycle import Action, Source, Status, TicketFacts, TransitionRefused, next_status
-from tickets.store import OPEN_STATUSES, NotFound, TicketStore, location_of, reopen
+from tickets.store import OPEN_STATUSES, NotFound, TicketStore, location_of, reopen, resolve_due
 
 
 @dataclass
@@ -45,6 +45,8 @@ class NewTicket:
     device_id: str | None = None
     location: str | None = None
     reporter: str | None = None
+    # How to reach the reporter, where it is not in `reporter` already (kept in the audit trail).
+    contact: str | None = None
     patrol_round_id: int | None = None
     # Planned work is due at its own date rather than the class's response time.
     response_due: datetime | None = None
@@ -114,9 +116,13 @@ class PeopleActions(TicketStore):
                 last_occurrence_at=now,
                 patrol_round_id=new.patrol_round_id,
             )
+            ticket.resolve_due = resolve_due(new.severity, ticket.response_due)
             s.add(ticket)
             s.flush()
-            self._audit(s, ticket, actor, "open", {"source": new.source.value, "class": new.severity.value})
+            opening: dict[str, Any] = {"source": new.source.value, "class": new.severity.value}
+            if new.contact:
+                opening["contact"] = new.contact
+            self._audit(s, ticket, actor, "open", opening)
             if attach is not None:
                 attach(s, ticket)
             change = self._change(ticket, ChangeKind.OPENED)

@@ -15,9 +15,10 @@ from ground.events import AlarmEvent
 from ground.severity import Severity
 from records.models import Alarm, Ticket
 from tickets.changes import ChangeKind, TicketChange
+from tickets.joins import report_for_alarm
 from tickets.lifecycle import Source, Status
 from tickets.outages import OUTAGE, OUTAGE_RULES, OutageIntake
-from tickets.store import SYSTEM, NotFound, location_of, log, reopen
+from tickets.store import SYSTEM, NotFound, location_of, log, reopen, resolve_due
 
 
 def _active_alarm(s: Session, event: AlarmEvent) -> Alarm | None:
@@ -169,6 +170,10 @@ class AlarmIntake(OutageIntake):
                 self._audit(s, ticket, SYSTEM, "close", {"reason": "new fault after the cooldown"})
                 s.flush()
                 ticket = None
+        if ticket is None and (ticket := report_for_alarm(s, event.site, event.device_id, key)):
+            # An occupant reported this device's fault first: the alarm joins that ticket.
+            joined = {"rule": event.rule, "class": event.severity.value}
+            self._audit(s, ticket, SYSTEM, "alarm_joined", joined)
         if ticket is None:
             device = self._device(s, event.site, event.device_id)
             label = device.label() if device else event.device_id
@@ -190,6 +195,7 @@ class AlarmIntake(OutageIntake):
                 alarm_key=key,
                 patrol_round_id=event.round_id,
             )
+            ticket.resolve_due = resolve_due(event.severity, ticket.response_due)
             s.add(ticket)
             s.flush()
             self._audit(
@@ -209,30 +215,6 @@ class AlarmIntake(OutageIntake):
             self._audit(s, ticket, SYSTEM, "occurrence", {"rule": event.rule, "detail": event.detail})
             changes.append(self._change(ticket, ChangeKind.RECURRED))
         return ticket
-
-    def _raise_class(
-        self, s: Session, ticket: Ticket, severity: Severity, rule: str | None, changes: list[TicketChange]
-    ) -> None:
-        """A ticket's class only rises; its response is due sooner, and a graver fault is acknowledged anew.
-
-        An acknowledgement answers the fault as it was: when a major or emergency fault lands on a
-        ticket someone acknowledged as less, it is open again, so it is re-notified and escalated
-        until someone acknowledges the graver fault (contract, Classes).
-        """
-        old = ticket.severity
-        ticket.severity, ticket.rule = severity, rule or ticket.rule
-        detail: dict[str, Any] = {"from": old, "to": severity.value, "rule": rule}
-        if ticket.acknowledged_at is None:
-            ticket.response_due = min(
-                ticket.response_due, ticket.opened_at + timedelta(seconds=severity.response_due_s)
-            )
-        elif severity >= Severity.MAJOR and ticket.status in (Status.ACKNOWLEDGED, Status.IN_PROGRESS):
-            now = self.clock()
-            ticket.status, ticket.acknowledged_at = Status.OPEN, None
-            ticket.response_due = now + timedelta(seconds=severity.response_due_s)
-            detail["acknowledge_again"] = True
-        self._audit(s, ticket, SYSTEM, "class_raised", detail)
-        changes.append(self._change(ticket, ChangeKind.CLASS_RAISED))
 
     def _clear(self, s: Session, event: AlarmEvent, changes: list[TicketChange]) -> int | None:
         alarm = _active_alarm(s, event)

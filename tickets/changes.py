@@ -27,6 +27,7 @@ class ChangeKind(StrEnum):
     CLOSED = "closed"
     RENOTIFIED = "renotified"
     ESCALATED = "escalated"
+    OVERDUE = "overdue"
 
 
 # What a person's action did to the ticket.
@@ -54,6 +55,8 @@ class TicketChange:
     opened_at: datetime | None = None
     acknowledged_at: datetime | None = None
     resolved_at: datetime | None = None
+    # When the acknowledge clock last started (a reopening, a graver class); None: at the opening.
+    ack_from: datetime | None = None
 
 
 Listener = Callable[[TicketChange], None]

@@ -30,7 +30,7 @@ from rules.parents import GATEWAY_OFFLINE
 from rules.rule import OFFLINE
 from tickets.changes import ChangeKind, TicketChange
 from tickets.lifecycle import Source, Status
-from tickets.store import OPEN_STATUSES, SYSTEM, TicketStore, reopen
+from tickets.store import OPEN_STATUSES, SYSTEM, TicketStore, reopen, resolve_due
 
 OUTAGE = "outage"  # the rule of an incident ticket
 OUTAGE_RULES = frozenset({OFFLINE, GATEWAY_OFFLINE})
@@ -167,6 +167,7 @@ class OutageIntake(TicketStore):
             last_occurrence_at=now,
             alarm_key=outage_key(site),
         )
+        incident.resolve_due = resolve_due(incident.severity, incident.response_due)
         s.add(incident)
         s.flush()
         self._audit(s, incident, SYSTEM, "open", {"rule": OUTAGE, "class": incident.severity.value})
@@ -196,7 +197,7 @@ class OutageIntake(TicketStore):
             changes.append(self._change(own, ChangeKind.CLOSED))
         severity = Severity(alarm.severity)
         if severity > Severity(incident.severity):
-            self._lift_incident(s, incident, severity, changes)
+            self._raise_class(s, incident, severity, OUTAGE, changes)
 
     def _only_offline(self, s: Session, ticket: Ticket) -> bool:
         """A ticket nobody has taken up whose only active alarm is the offline rule's."""
@@ -206,19 +207,6 @@ class OutageIntake(TicketStore):
             select(Alarm.rule).where(Alarm.ticket_id == ticket.id, Alarm.active.is_(True))
         ).all()
         return all(rule == OFFLINE for rule in rules)
-
-    def _lift_incident(
-        self, s: Session, incident: Ticket, severity: Severity, changes: list[TicketChange]
-    ) -> None:
-        """The incident's class is that of the gravest equipment it takes in; it only rises."""
-        old = incident.severity
-        incident.severity = severity
-        if incident.acknowledged_at is None:
-            incident.response_due = min(
-                incident.response_due, incident.opened_at + timedelta(seconds=severity.response_due_s)
-            )
-        self._audit(s, incident, SYSTEM, "class_raised", {"from": old, "to": severity.value, "rule": OUTAGE})
-        changes.append(self._change(incident, ChangeKind.CLASS_RAISED))
 
     def _after_clear(self, s: Session, alarm: Alarm, now: datetime, changes: list[TicketChange]) -> None:
         """A child came back: the incident resolves itself when none is left offline."""

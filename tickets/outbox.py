@@ -31,6 +31,7 @@ REASONS = {
     ChangeKind.CLASS_RAISED: "class_raised",
     ChangeKind.RENOTIFIED: "re-notify",
     ChangeKind.ESCALATED: "escalated",
+    ChangeKind.OVERDUE: "overdue",
 }
 
 

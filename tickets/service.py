@@ -9,17 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
-from sqlalchemy import case, func, select
+from sqlalchemy import and_, case, func, or_, select
 
 from ground.severity import Severity
 from records.models import Alarm, Ticket
-from tickets.actions import ActionFields, NewTicket, PeopleActions
-from tickets.alarms import AlarmIntake
+from tickets.actions import ActionFields, NewTicket
 from tickets.changes import ChangeKind, TicketChange, Unacknowledged
 from tickets.lifecycle import RecordMissing, Source, Status, TransitionRefused
+from tickets.reports import Reported, ReportIntake
 from tickets.store import OPEN_STATUSES, SYSTEM, NotFound
+from tickets.timing import TicketTiming
 
 
 @dataclass
@@ -35,13 +35,13 @@ class TicketFilter:
     offset: int = 0
     # Only these sites (a user limited to sites); None: every site.
     sites: frozenset[str] | None = None
-    # Only open tickets not acknowledged by their response time.
+    # Only tickets overdue: open past their response due, or unresolved past their resolve target.
     overdue: bool = False
     # Newest first, or what is due first: unresolved tickets by response time, then the rest.
     due_first: bool = False
 
 
-class TicketService(AlarmIntake, PeopleActions):
+class TicketService(TicketTiming, ReportIntake):
     """Applies alarm events and people's actions to the records; answers what is open and due."""
 
     # --- escalation -------------------------------------------------------------------------
@@ -97,7 +97,14 @@ class TicketService(AlarmIntake, PeopleActions):
         if f.sites is not None:
             q = q.where(Ticket.site.in_(sorted(f.sites)))
         if f.overdue:
-            q = q.where(Ticket.status == Status.OPEN, Ticket.response_due < datetime.now(UTC))
+            now = self.clock()
+            working = Ticket.status.in_([st.value for st in OPEN_STATUSES])
+            q = q.where(
+                or_(
+                    and_(Ticket.status == Status.OPEN.value, Ticket.response_due < now),
+                    and_(working, Ticket.resolve_due < now),
+                )
+            )
         if f.due_first:
             unresolved = case((Ticket.status.in_([st.value for st in OPEN_STATUSES]), 0), else_=1)
             q = q.order_by(unresolved, Ticket.response_due, Ticket.id.desc())
@@ -167,6 +174,7 @@ __all__ = [
     "NewTicket",
     "NotFound",
     "RecordMissing",
+    "Reported",
     "TicketChange",
     "TicketFilter",
     "TicketService",

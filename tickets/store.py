@@ -80,12 +80,40 @@ class TicketStore:
             opened_at=ticket.opened_at,
             acknowledged_at=ticket.acknowledged_at,
             resolved_at=ticket.resolved_at,
+            ack_from=ticket.ack_from,
         )
         session = object_session(ticket)
         for listener in self.in_transaction:
             assert session is not None, "a change is made inside its ticket's session"
             listener(session, ticket, change)
         return change
+
+    def _raise_class(
+        self, s: Session, ticket: Ticket, severity: Severity, rule: str | None, changes: list[TicketChange]
+    ) -> None:
+        """A ticket's class only rises; its response is due sooner, and a graver fault is acknowledged anew.
+
+        An acknowledgement answers the fault as it was: when a major or emergency fault lands on a
+        ticket someone acknowledged as less, it is open again, so it is re-notified and escalated
+        until someone acknowledges the graver fault (contract, Classes).
+        """
+        old = ticket.severity
+        ticket.severity, ticket.rule = severity, rule or ticket.rule
+        detail: dict[str, Any] = {"from": old, "to": severity.value, "rule": rule}
+        if ticket.acknowledged_at is None:
+            started = ticket.ack_from or ticket.opened_at
+            due = started + timedelta(seconds=severity.response_due_s)
+            ticket.response_due = min(ticket.response_due, due)
+        elif severity >= Severity.MAJOR and ticket.status in (Status.ACKNOWLEDGED, Status.IN_PROGRESS):
+            now = self.clock()
+            ticket.status, ticket.acknowledged_at = Status.OPEN, None
+            ticket.response_due = now + timedelta(seconds=severity.response_due_s)
+            # The acknowledge clock starts again now: the graver fault is answered from here.
+            ticket.ack_from, ticket.response_overdue_at = now, None
+            detail["acknowledge_again"] = True
+        ticket.resolve_due = min(ticket.resolve_due, resolve_due(severity, ticket.response_due))
+        self._audit(s, ticket, SYSTEM, "class_raised", detail)
+        changes.append(self._change(ticket, ChangeKind.CLASS_RAISED))
 
     def _tell(self, changes: Sequence[TicketChange]) -> None:
         for change in changes:
@@ -102,6 +130,19 @@ def reopen(ticket: Ticket, now: datetime) -> None:
     ticket.resolved_at = ticket.closed_at = ticket.acknowledged_at = ticket.started_at = None
     ticket.notified_count = ticket.escalation_level = 0
     ticket.response_due = now + timedelta(seconds=Severity(ticket.severity).response_due_s)
+    # The acknowledge clock starts again, and with it the resolve target and the overdue marks.
+    ticket.ack_from = now
+    ticket.resolve_due = resolve_due(Severity(ticket.severity), ticket.response_due)
+    ticket.response_overdue_at = ticket.resolve_overdue_at = None
+
+
+def resolve_due(severity: Severity, response_due: datetime) -> datetime:
+    """The resolve target: the class's resolve time from when its response clock started.
+
+    Counted from the response due back, so planned work due at a date of its own is due to be
+    done that much after it.
+    """
+    return response_due + timedelta(seconds=severity.resolve_due_s - severity.response_due_s)
 
 
 def location_of(device: Device | None) -> str | None:

@@ -47,7 +47,9 @@ def ticket_point(change: TicketChange, at: datetime) -> Point:
     }
     if change.opened_at is not None:
         if change.kind is ChangeKind.ACKNOWLEDGED and change.acknowledged_at is not None:
-            fields["seconds_to_acknowledge"] = (change.acknowledged_at - change.opened_at).total_seconds()
+            # From when the clock last started: a reopened ticket or a graver class is answered anew.
+            started = change.ack_from or change.opened_at
+            fields["seconds_to_acknowledge"] = (change.acknowledged_at - started).total_seconds()
         if change.kind is ChangeKind.RESOLVED and change.resolved_at is not None:
             fields["seconds_to_resolve"] = (change.resolved_at - change.opened_at).total_seconds()
     ts = to_ms(at)

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
 
 from api.auth import ANYONE, STAFF, Caller, Role, allow
 from api.errors import problem
-from api.schemas import MAX_ID, SITE_OR_DEVICE, ActionBody, TicketCreate, TicketPublic, ticket_public
+from api.schemas import (
+    MAX_ID,
+    SITE_OR_DEVICE,
+    ActionBody,
+    ReportPublic,
+    TicketCreate,
+    TicketPublic,
+    ticket_public,
+)
 from api.sites import mine_or_403
 from ground.severity import Severity
 from records.models import Ticket
@@ -56,7 +64,12 @@ def list_tickets(
     site: Annotated[str | None, Query(pattern=SITE_OR_DEVICE)] = None,
     device_id: Annotated[str | None, Query(pattern=SITE_OR_DEVICE)] = None,
     source: Source | None = None,
-    overdue: Annotated[bool, Query(description="only open tickets past their response time")] = False,
+    overdue: Annotated[
+        bool,
+        Query(
+            description="only tickets open past their response due or unresolved past their resolve target"
+        ),
+    ] = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> list[TicketPublic]:
@@ -72,12 +85,22 @@ def list_tickets(
 
 @router.post(
     "",
-    response_model=TicketPublic,
+    response_model=ReportPublic,
     status_code=status.HTTP_201_CREATED,
-    responses={403: problem("not one of the caller's sites, or the front desk opening other than a report")},
+    responses={
+        200: {
+            "model": ReportPublic,
+            "description": "the report joined the open ticket of its device or place",
+        },
+        403: problem("not one of the caller's sites, or the front desk opening other than a report"),
+    },
 )
-def report(body: TicketCreate, service: Service, caller: Reader) -> TicketPublic:
-    """Open a ticket for a fault an occupant reported (§4.2.1), or for planned work."""
+def report(body: TicketCreate, service: Service, caller: Reader, response: Response) -> ReportPublic:
+    """Open a ticket for a fault an occupant reported (§4.2.1), or for planned work.
+
+    A report about a device or place that has an open ticket joins it as an occurrence (with the
+    reporter's words and contact) and answers 200 with that ticket, `joined` true.
+    """
     mine_or_403(caller, body.site)
     if caller.role is Role.FRONT_DESK and body.source != Source.OCCUPANT.value:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "the front desk opens occupants' reports only")
@@ -90,8 +113,14 @@ def report(body: TicketCreate, service: Service, caller: Reader) -> TicketPublic
         device_id=body.device_id,
         location=body.location,
         reporter=body.reporter,
+        contact=body.contact,
     )
-    return ticket_public(service.open_ticket(new, caller.name), with_audit=True)
+    ticket, joined = service.report(new, caller.name)
+    if joined:
+        response.status_code = status.HTTP_200_OK
+    # The front desk sees an alarm's ticket its report joined, but not that ticket's trail.
+    public = ticket_public(ticket, with_audit=visible(caller, ticket))
+    return ReportPublic(**public.model_dump(), joined=joined)
 
 
 @router.get("/{ticket_id}", response_model=TicketPublic)

@@ -15,12 +15,16 @@ import ssl
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from collector.inbox import Inbox
+from ground.settings import Settings
+from tests.conftest import RunningCollector, make_settings, wait_until
 from tests.deploy.stack import DEPLOY, DEVICE, SERVICE, SITE_01, SITE_02, StackMosquitto
 from tests.servers import make_ca
 
@@ -208,6 +212,48 @@ def test_a_device_account_publishes_only_its_own_topics(broker: StackMosquitto, 
         own.replace("telemetry", "status"),
     }
     service.close()
+
+
+def test_topics_the_contract_does_not_know_reach_the_collector_as_counted_dead_letters(
+    broker: StackMosquitto,
+    certs: Path,
+    tmp_path: Path,
+    run_collector: Callable[[Settings], RunningCollector],
+) -> None:
+    """Anything else under facility/ is rejected as unknown and counted (contract), not lost at the broker."""
+    ca = certs / "ca.crt"
+    url = f"mqtts://{SERVICE[0]}:{SERVICE[1]}@127.0.0.1:{broker.service_port}"
+    running = run_collector(make_settings(tmp_path, mqtt_url=url, mqtt_ca_file=ca))
+    unknown = {
+        SITE_01: [
+            "facility/v1/site-01/elevator/elev-1/config",  # a kind the contract lacks
+            "facility/v1/site-01/elevator",  # too few levels
+            "facility/v1/site-01/elevator/elev-1/telemetry/extra",  # too many
+            "facility/v2/site-01/elevator/elev-1/telemetry",  # another version
+        ],
+        DEVICE: [
+            "facility/v1/site-02/sump_pit/sump-7/diagnostics",
+            "facility/v1/site-02/sump_pit/sump-7/telemetry/x/y",
+        ],
+    }
+    refused = {
+        SITE_01: ["facility/v1/site-02/elevator/elev-1/config", "facility/v1/site-01/alarms/elev-1"],
+        DEVICE: ["facility/v1/site-02/sump_pit/sump-8/diagnostics", "facility/v1/site-02/alarms/sump-7"],
+    }
+    for account in (SITE_01, DEVICE):
+        for topic in (*refused[account], *unknown[account]):
+            publish(broker.port, account, topic, ca)
+    expected = sorted(t for topics in unknown.values() for t in topics)
+    wait_until(lambda: running.collector.dead_letters == len(expected), 15, "every unknown topic counted")
+    inbox = Inbox(running.settings.inbox_path)
+    try:
+        letters = inbox.dead_letters(100)
+    finally:
+        inbox.close()
+    assert sorted(str(d["topic"]) for d in letters) == expected
+    assert all(str(d["reason"]).startswith("topic") for d in letters), letters
+    # Each was answered before the next was sent: the refused ones never came.
+    assert running.collector.received == len(expected)
 
 
 def test_the_service_reads_everything_and_publishes_only_alarm_topics(

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
+from sqlalchemy import select, text
 
-from records.db import make_engine, migrate
-from records.models import Base
+from records.db import MIGRATIONS, Database, make_engine, migrate
+from records.models import Base, Ticket
 
 
 def test_migrations_match_the_models(tmp_path: Path) -> None:
@@ -18,3 +22,33 @@ def test_migrations_match_the_models(tmp_path: Path) -> None:
         differences = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     engine.dispose()
     assert differences == []
+
+
+def test_tickets_of_before_the_timing_migration_get_their_resolve_target(db_url: str) -> None:
+    engine = make_engine(db_url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0005")
+    due = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO tickets (site, class, status, source, title, opened_at, response_due,"
+                " occurrences, last_occurrence_at, notified_count, escalation_level)"
+                " VALUES ('s1', 'major', 'open', 'alarm', 't', :at, :due, 1, :at, 0, 0)"
+            ),
+            {"at": due - timedelta(minutes=30), "due": due},
+        )
+    migrate(engine)
+    engine.dispose()
+    records = Database(db_url)
+    try:
+        with records.read() as s:
+            [ticket] = s.scalars(select(Ticket)).all()
+        # 24 h for a major fault from the opening: the response due (30 min) plus 23 h 30 min.
+        assert ticket.resolve_due == due + timedelta(hours=23, minutes=30)
+        assert ticket.ack_from is None and ticket.response_overdue_at is None
+    finally:
+        records.close()

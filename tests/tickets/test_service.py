@@ -136,15 +136,15 @@ def test_recurrence_within_the_cooldown_reopens_the_ticket_after_it_a_new_one(db
     tickets = TicketService(db, reopen_cooldown_s=600, clock=lambda: now[0])
     first = tickets.apply_alarm(alarm("entrapment", Severity.EMERGENCY))
     assert first is not None
+    tickets.apply_alarm(alarm("entrapment", Severity.EMERGENCY, ts=T0 + 1000, kind="cleared"))
     _work_through(tickets, first)
     assert tickets.get(first).status == "resolved"
-    tickets.apply_alarm(alarm("entrapment", Severity.EMERGENCY, ts=T0 + 1000, kind="cleared"))
     now[0] += timedelta(minutes=5)
     assert tickets.apply_alarm(alarm("entrapment", Severity.EMERGENCY, ts=T0 + 300_000)) == first
     t = tickets.get(first)
     assert t.status == "open" and t.occurrences == 2 and t.resolved_at is None
-    _work_through(tickets, first)
     tickets.apply_alarm(alarm("entrapment", Severity.EMERGENCY, ts=T0 + 301_000, kind="cleared"))
+    _work_through(tickets, first)
     now[0] += timedelta(minutes=11)
     second = tickets.apply_alarm(alarm("entrapment", Severity.EMERGENCY, ts=T0 + 960_000))
     assert second is not None and second != first
@@ -205,6 +205,7 @@ def test_emergency_cannot_be_resolved_without_the_manuals_steps(tickets: TicketS
     assert ticket_id is not None
     tickets.act(ticket_id, Action.ACKNOWLEDGE, ActionFields(), "eng")
     tickets.act(ticket_id, Action.START, ActionFields(), "eng")
+    tickets.apply_alarm(alarm("entrapment", Severity.EMERGENCY, ts=T0 + 1000, kind="cleared"))
     record = ActionFields(cause="c", measures="m", result="r")
     with pytest.raises(
         TransitionRefused, match="emergency_plan_started, leadership_informed, temporary_measures"
@@ -285,9 +286,12 @@ def test_a_manual_reopen_is_a_fresh_fault_to_acknowledge_again(db: Database) -> 
     tickets.listeners.append(lambda change: seen.append(change.kind))
     ticket_id = tickets.apply_alarm(alarm("entrapment", Severity.EMERGENCY))
     assert ticket_id is not None
+    tickets.apply_alarm(alarm("entrapment", Severity.EMERGENCY, ts=T0 + 1000, kind="cleared"))
     _work_through(tickets, ticket_id)
     now[0] += timedelta(hours=2)
     t = tickets.act(ticket_id, Action.REOPEN, ActionFields(note="still stuck"), "mgr")
     assert t.status == "open" and t.acknowledged_at is None and t.started_at is None
     assert t.response_due == now[0] + timedelta(minutes=5)
+    # The acknowledge clock starts again at the reopening, and the resolve target with it.
+    assert t.ack_from == now[0] and t.resolve_due == now[0] + timedelta(hours=4)
     assert seen[-1] == "reopened"
