@@ -126,7 +126,7 @@ class Intake:
             kept = self._record(event, events)
             if kept is None:
                 return  # the same event again (a redelivery): already applied
-            verifies = self.verify is not None and self.verify.serve(event, kept.scan_id, kept.checkpoint_id)
+            verifies = self._verify(event, kept)
             if event.code is ReaderCode.FINDING:
                 # The ticket first, then the mark: a finding whose ticket failed is tried again.
                 round_id = kept.round_ids[0] if kept.round_ids else None
@@ -140,6 +140,20 @@ class Intake:
                 self.judge(kept.round_ids)
         if events:
             self.emit(events)
+
+    def _verify(self, event: ReaderEvent, kept: Kept) -> bool:
+        """Serve the verify stops at the scan's checkpoint; whether a finding went to an alarm's ticket.
+
+        A failure here is logged and passed over: the scan is kept already, and its round must
+        still be judged (a finding then opens its own ticket).
+        """
+        if self.verify is None:
+            return False
+        try:
+            return self.verify.serve(event, kept.scan_id, kept.checkpoint_id)
+        except Exception:
+            log.exception("could not serve the verify stops at %s with %s", kept.checkpoint_id, event)
+            return False
 
     def _record(self, event: ReaderEvent, events: list[AlarmEvent]) -> Kept | None:
         """Write the scan down with its outcome; None when it was applied already."""
