@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, FastAPI, Request, status
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -27,6 +28,7 @@ from api.routes import (
     maintenance,
     maintenance_windows,
     patrol,
+    reports,
     tickets,
     tokens,
     users,
@@ -36,6 +38,7 @@ from collector.stores.base import TimeSeriesStore
 from ground.settings import Settings
 from maintenance.service import MaintenanceService
 from patrol.service import PatrolService
+from quality.records import QualityRecords
 from records.db import Database
 from records.devices import DeviceDirectory
 from records.models import Alarm, Ticket
@@ -89,6 +92,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
     app.state.on_register = ctx.on_register
     app.state.patrol = ctx.patrol
     app.state.maintenance = ctx.maintenance
+    app.state.quality = QualityRecords(ctx.db, ZoneInfo(ctx.settings.timezone), ctx.tickets.clock)
     app.state.auth_failures = ctx.auth_failures
     app.state.users = ctx.users()
     app.state.logins = ctx.logins()
@@ -104,6 +108,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         patrol,
         maintenance,
         maintenance_windows,
+        reports,
     )
     routers = [module.router for module in modules]
     for router in routers:

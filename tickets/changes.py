@@ -54,6 +54,7 @@ class TicketChange:
     opened_at: datetime | None = None
     acknowledged_at: datetime | None = None
     resolved_at: datetime | None = None
+    device_type: str | None = None
 
 
 Listener = Callable[[TicketChange], None]

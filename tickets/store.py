@@ -74,6 +74,7 @@ class TicketStore:
             opened_at=ticket.opened_at,
             acknowledged_at=ticket.acknowledged_at,
             resolved_at=ticket.resolved_at,
+            device_type=ticket.device_type,
         )
 
     def _tell(self, changes: Sequence[TicketChange]) -> None:
