@@ -219,7 +219,9 @@ def test_emergency_cannot_be_resolved_without_the_manuals_steps(tickets: TicketS
             ticket_id, Action.RESOLVE, ActionFields(leadership_informed=True, temporary_measures="x"), "eng"
         )
     assert missing.value.fields == ["cause", "measures", "result"]
-    record = ActionFields(cause="c", measures="m", result="r", leadership_informed=True, temporary_measures="x")
+    record = ActionFields(
+        cause="c", measures="m", result="r", leadership_informed=True, temporary_measures="x"
+    )
     # §9.2.1: a major or emergency fault is classed when resolved.
     with pytest.raises(RecordMissing) as missing:
         tickets.act(ticket_id, Action.RESOLVE, record, "eng")
