@@ -227,7 +227,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "q_none": ("None.", "無。"),
     "q_signature": ("Reviewed by (manager)", "審閱（主管）簽名"),
     "q_date": ("Date", "日期"),
-    "cause_class": ("Cause class", "原因分類"),
+    "cause_class": ("Problem class (§9.2.1)", "問題分類（§9.2.1）"),
     "process": ("Process", "流程"),
     "staff": ("Staff", "人員"),
     "equipment": ("Equipment", "設備"),

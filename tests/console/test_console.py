@@ -115,7 +115,7 @@ def test_a_fault_appears_live_and_is_worked_to_closed_through_the_page(
         for name, value in fields.items():
             if value == "check":
                 form.get_by_label(name).check()
-            elif name == "Cause class":
+            elif name == "Problem class":
                 form.get_by_label(name).select_option(value)
             else:
                 form.get_by_label(name).fill(value)
@@ -140,7 +140,7 @@ def test_a_fault_appears_live_and_is_worked_to_closed_through_the_page(
             "Cause": "Leaves blocking the drain inlet",
             "Measures taken": "Cleared the inlet, both pumps checked",
             "Result": "Level back to 30 %",
-            "Cause class": "external",
+            "Problem class": "external",
         },
     )
     assert page.get_by_test_id("status").get_attribute("data-status") == "resolved"
