@@ -83,7 +83,11 @@ def test_an_occupant_report_is_worked_and_closed_as_the_manual_says(api: Api) ->
     r = api.post(f"{url}/resolve", {"cause": "pump tripped"})
     assert r.status_code == 422
     assert {d["loc"][-1] for d in r.json()["detail"]} == {"measures", "result"}
-    record = {"cause": "pump tripped", "measures": "reset and tested", "result": "water back"}
+    record: dict[str, object] = {
+        "cause": "pump tripped",
+        "measures": "reset and tested",
+        "result": "water back",
+    }
     r = api.post(f"{url}/resolve", record)
     assert r.status_code == 409 and "emergency_plan_started" in r.json()["detail"]
     record |= {"emergency_plan_started": True, "leadership_informed": True}

@@ -20,7 +20,7 @@ def _worked(api: Api, site: str, severity: str, score: int | None = None) -> dic
     url = f"/api/v1/tickets/{r.json()['id']}"
     for action in ("acknowledge", "start"):
         assert api.post(f"{url}/{action}").status_code == 200
-    record = {"cause": "c", "measures": "m", "result": "r", "cause_class": "equipment"}
+    record: dict[str, object] = {"cause": "c", "measures": "m", "result": "r", "cause_class": "equipment"}
     if severity != "routine":
         record |= {"emergency_plan_started": True, "leadership_informed": True, "temporary_measures": "t"}
     assert api.post(f"{url}/resolve", record).status_code == 200

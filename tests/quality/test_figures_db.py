@@ -6,6 +6,7 @@ import csv
 import io
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -95,9 +96,6 @@ class Month:
         self.tickets.act(ticket_id, Action.CLOSE, close or ActionFields(), "eng")
 
 
-MAJOR_STEPS = {"emergency_plan_started": True, "leadership_informed": True}
-
-
 @pytest.fixture
 def month(db: Database) -> Month:
     """November 2026 on site s1 (and a ticket on s2 and one in October)."""
@@ -110,10 +108,26 @@ def month(db: Database) -> Month:
         m.work(ticket, ack, resolve, cause_class=CauseClass.PROCESS if day == 0 else None)
     # elev-1: an emergency from an alarm and a major fault an occupant reported.
     ticket = m.alarm(NOV + timedelta(days=1), "elev-1", "elevator", "entrapment", Severity.EMERGENCY)
-    m.work(ticket, 400, 2 * HOUR, cause_class=CauseClass.EQUIPMENT, temporary_measures="t", **MAJOR_STEPS)
+    m.work(
+        ticket,
+        400,
+        2 * HOUR,
+        cause_class=CauseClass.EQUIPMENT,
+        temporary_measures="t",
+        emergency_plan_started=True,
+        leadership_informed=True,
+    )
     ticket = m.report(NOV + timedelta(days=3), Severity.MAJOR, "elev-1")
     happy = ActionFields(followup="called", satisfaction=5, satisfaction_comment="quick")
-    m.work(ticket, 1500, 30_000, happy, cause_class=CauseClass.STAFF, **MAJOR_STEPS)
+    m.work(
+        ticket,
+        1500,
+        30_000,
+        happy,
+        cause_class=CauseClass.STAFF,
+        emergency_plan_started=True,
+        leadership_informed=True,
+    )
     # An occupant's routine report without a device, scored 2.
     ticket = m.report(NOV + timedelta(days=4), Severity.ROUTINE)
     m.work(ticket, 100, 200, ActionFields(followup="called", satisfaction=2))
@@ -129,7 +143,7 @@ def month(db: Database) -> Month:
     return m
 
 
-def _november(month: Month) -> dict:
+def _november(month: Month) -> dict[str, Any]:
     records = QualityRecords(month.tickets.db, UTC_ZONE, clock=lambda: NOW)
     period = records.period(
         frozenset({"s1"}), datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)
