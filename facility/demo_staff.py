@@ -74,11 +74,11 @@ class DemoStaff:
         """The ticket's next step if its time has come: a minute or few to acknowledge, minutes to fix."""
         age = (now - ticket.opened_at).total_seconds()
         pace = random.Random(ticket.id)
-        if ticket.status == Status.OPEN and age >= pace.uniform(20, 240):
+        if ticket.status == Status.OPEN and age >= pace.uniform(20, 120):
             return Action.ACKNOWLEDGE, ActionFields()
         if ticket.status == Status.ACKNOWLEDGED:
             return Action.START, ActionFields(assignee=ENGINEER)
-        if ticket.status == Status.IN_PROGRESS and age >= pace.uniform(240, 1200):
+        if ticket.status == Status.IN_PROGRESS and age >= pace.uniform(120, 600):
             severity = Severity(ticket.severity)
             return Action.RESOLVE, ActionFields(
                 cause="Found on site",
