@@ -70,7 +70,12 @@ def class_mix(by_class: dict[str, int], label: str, word: Callable[[str], str]) 
             continue
         w = width * n / total
         body.append(f'<rect x="{x:.1f}" y="0" width="{w:.1f}" height="26" fill="{CLASS_COLOURS[severity]}"/>')
-        body.append(_text(x + 4, 42, f"{word(severity.value)} {n} ({100 * n / total:.0f} %)", "start"))
+        words = f"{word(severity.value)} {n} ({100 * n / total:.0f} %)"
+        # A label starting near the right edge ends at it instead, so it is not cut off.
+        if x > width * 0.75:
+            body.append(_text(width - 2, 42, words, "end"))
+        else:
+            body.append(_text(x + 4, 42, words, "start"))
         x += w
     if not total:
         body.append(_text(width / 2, 20, "—"))
