@@ -36,7 +36,7 @@ services:  ## install the servers the tests start (Debian, as root)
 	fi
 
 screenshots: $(BIN)/.installed  ## the README's pictures of the console, taken by its browser tests
-	FACILITY_SCREENSHOTS=docs/screenshots $(BIN)/pytest -q tests/console -k "worked_to_closed"
+	FACILITY_SCREENSHOTS=docs/screenshots $(BIN)/pytest -q tests/console -k "worked_to_closed or months_report"
 
 bench: $(BIN)/.installed  ## benchmarks: ingest, rules, publish→ticket latency
 	$(BIN)/python -m bench.ingest

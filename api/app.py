@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, FastAPI, Request, status
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -28,6 +29,7 @@ from api.routes import (
     maintenance_windows,
     notifications,
     patrol,
+    reports,
     tickets,
     tokens,
     users,
@@ -37,6 +39,7 @@ from collector.stores.base import TimeSeriesStore
 from ground.settings import Settings
 from maintenance.service import MaintenanceService
 from patrol.service import PatrolService
+from quality.records import QualityRecords
 from records.db import Database
 from records.devices import DeviceDirectory
 from records.models import Alarm, Ticket
@@ -101,6 +104,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
     app.state.recipients = ctx.recipients or RecipientsFile(
         ctx.settings.recipients_file or ctx.settings.data_dir / "recipients.yaml"
     )
+    app.state.quality = QualityRecords(ctx.db, ZoneInfo(ctx.settings.timezone), ctx.tickets.clock)
     app.state.auth_failures = ctx.auth_failures
     app.state.users = ctx.users()
     app.state.logins = ctx.logins()
@@ -117,6 +121,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         maintenance,
         maintenance_windows,
         notifications,
+        reports,
     )
     routers = [module.router for module in modules]
     for router in routers:

@@ -12,6 +12,7 @@ from ground.contract import DEVICE_TYPES
 from ground.severity import Severity
 from records.devices import online
 from records.models import Alarm, ApiToken, AuditEntry, Device, Ticket
+from records.states import CauseClass
 from tickets.timing import Due, overdue_for
 
 _SITE_OR_DEVICE = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -82,6 +83,9 @@ class TicketPublic(BaseModel):
     measures: str | None
     result: str | None
     followup: str | None
+    cause_class: CauseClass | None = None
+    satisfaction: int | None = None
+    satisfaction_comment: str | None = None
     escalation_level: int
     patrol_round_id: int | None
     ack_from: datetime | None = Field(
@@ -159,6 +163,22 @@ class ActionBody(Input):
     leadership_informed: bool | None = None
     temporary_measures: str | None = Field(default=None, min_length=1, max_length=5000)
     followup: str | None = Field(default=None, min_length=1, max_length=5000)
+    cause_class: CauseClass | None = Field(
+        default=None, description="on resolve (§9.2.1): required for major and emergency faults"
+    )
+    satisfaction: int | None = Field(
+        default=None,
+        ge=1,
+        le=5,
+        description="on closing an occupant's ticket (§9.1.1): 1 poor … 5 very satisfied",
+    )
+    satisfaction_comment: str | None = Field(default=None, min_length=1, max_length=5000)
+
+    @model_validator(mode="after")
+    def _comment_with_score(self) -> ActionBody:
+        if self.satisfaction_comment is not None and self.satisfaction is None:
+            raise ValueError("satisfaction_comment comes with a satisfaction score")
+        return self
 
 
 class AlarmPublic(BaseModel):

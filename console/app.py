@@ -7,7 +7,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from console.pages import auth, devices, events, patrols, reports, ticket, tickets
+from console.pages import auth, devices, events, patrols, quality, reports, ticket, tickets
 from console.session import LoginNeeded, login_page_for
 from console.web import HERE
 from records.db import Database
@@ -61,7 +61,7 @@ async def _to_login(request: Request, exc: Exception) -> Response:
 def mount(app: FastAPI, db: Database) -> None:
     """Add the console to `app`, whose state holds the services the API uses."""
     app.state.db = db
-    for module in (auth, tickets, ticket, devices, patrols, reports, events):
+    for module in (auth, tickets, ticket, devices, patrols, reports, quality, events):
         app.include_router(module.router, include_in_schema=False)
     app.mount("/static/console", StaticFiles(directory=HERE / "static"), name="console-static")
     app.add_exception_handler(LoginNeeded, _to_login)

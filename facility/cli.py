@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from facility import gateway_command, users_command
+from facility import gateway_command, report_command, users_command
 from grafana import command as grafana_command
 from ground.datalock import DataDirInUse
 from ground.settings import Settings
@@ -129,6 +129,7 @@ def _parser() -> argparse.ArgumentParser:
     grafana_command.add_parser(sub)
     users_command.add_parser(sub)
     gateway_command.add_parser(sub)
+    report_command.add_parser(sub)
     return parser
 
 
@@ -158,6 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _patrol_walk(args, settings)
     if args.command == "gateway":
         return gateway_command.run(args, settings)
+    if args.command == "report":
+        return report_command.run(args, settings)
     try:
         if args.command == "collector":
             from collector import app

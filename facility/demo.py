@@ -18,6 +18,7 @@ from collector.app import describe_store
 from facility.broker import EmbeddedBroker
 from facility.demo_gateway import SITE as SECOND_SITE
 from facility.demo_gateway import DemoGateway
+from facility.demo_staff import DemoStaff
 from facility.service import Service
 from ground.settings import Settings
 from maintenance.planfile import EXAMPLE as EXAMPLE_PLANS
@@ -98,6 +99,7 @@ def run(
     print(f"  console    {url}/   log in as one of:")
     for name, role, password in _demo_accounts(service):
         print(f"             {name:<11} {password}   ({role.value})")
+    print(f"  quality    {url}/reports/monthly   (facility report --site S --month YYYY-MM --pdf FILE)")
     print(f"  API        {url}/api/v1   (OpenAPI: {url}/docs)")
     print(f"  token      {settings.admin_token}")
     print(f'  try        curl -H "Authorization: Bearer {settings.admin_token}" {url}/api/v1/tickets')
@@ -111,11 +113,16 @@ def run(
     )
     sim_thread.start()
     collector = service.collector
+    staff = DemoStaff(service.tickets, sorted({d.site for d in service.devices.list(None)}))
     ends = time.monotonic() + plan.duration_s if plan.duration_s else float("inf")
     try:
         while sim_thread.is_alive() and not stop.wait(min(10.0, max(0.0, ends - time.monotonic()))):
             if time.monotonic() >= ends:
                 break
+            try:
+                staff.step()
+            except Exception:
+                log.exception("the demo's staff could not work the tickets")
             open_tickets = len(service.tickets.list(TicketFilter(status=Status.OPEN, limit=1000)))
             print(
                 f"  received {collector.received}, stored {collector.writer.stored},"

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from ground.severity import Severity
-from records.states import Delivery, RoundStatus, Source, Status, VisitStatus
+from records.states import CauseClass, Delivery, RoundStatus, Source, Status, VisitStatus
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -122,6 +122,11 @@ class Ticket(Base):
     result: Mapped[str | None] = mapped_column(Text)
     # §3.1.2 follow-up with the occupant, required to close an occupant ticket.
     followup: Mapped[str | None] = mapped_column(Text)
+    # §9.1.1 the occupant's satisfaction asked at that follow-up, 1 (poor) to 5 (very satisfied).
+    satisfaction: Mapped[int | None] = mapped_column(Integer)
+    satisfaction_comment: Mapped[str | None] = mapped_column(Text)
+    # §9.2.1 what kind of problem it was, recorded on resolve (required for major and emergency).
+    cause_class: Mapped[CauseClass | None] = mapped_column(EnumText(CauseClass))
     # Escalation of an unacknowledged ticket: how often notified, and to which level.
     notified_count: Mapped[int] = mapped_column(default=0)
     escalation_level: Mapped[int] = mapped_column(default=0)

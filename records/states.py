@@ -1,4 +1,4 @@
-"""The states the records keep, as enums: a ticket's status and source, a patrol round's and visit's status,
+"""The states the records keep, as enums: a ticket's status, source, cause class; a round's, a visit's status;
 a notification's delivery.
 
 Pure vocabulary, no database: the lifecycle and the patrol evaluation reason with the same names
@@ -27,6 +27,15 @@ class Source(StrEnum):
     OCCUPANT = "occupant"
     PATROL = "patrol"
     MAINTENANCE = "maintenance"
+
+
+class CauseClass(StrEnum):
+    """What kind of problem a resolved ticket was (§9.2.1: process, staff, equipment; and from outside)."""
+
+    PROCESS = "process"
+    STAFF = "staff"
+    EQUIPMENT = "equipment"
+    EXTERNAL = "external"
 
 
 class VisitStatus(StrEnum):

@@ -22,6 +22,7 @@ LAYERS = {
     "grafana": 2,
     "accounts": 2,
     "maintenance": 2,
+    "quality": 2,
     "api": 3,
     "console": 4,
     "facility": 5,

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from ground.severity import Severity
 from records.models import Alarm, Ticket
+from records.states import CauseClass
 from tickets.changes import DONE, ChangeKind
 from tickets.lifecycle import Action, Source, Status, TicketFacts, TransitionRefused, next_status
 from tickets.store import OPEN_STATUSES, NotFound, TicketStore, location_of, reopen, resolve_due
@@ -31,6 +32,10 @@ class ActionFields:
     leadership_informed: bool | None = None
     temporary_measures: str | None = None
     followup: str | None = None
+    # §9.2.1 on resolve; §9.1.1 on closing an occupant's ticket.
+    cause_class: CauseClass | None = None
+    satisfaction: int | None = None
+    satisfaction_comment: str | None = None
 
 
 @dataclass
@@ -153,6 +158,8 @@ class PeopleActions(TicketStore):
                 result=planned or bool(fields.result or ticket.result),
                 followup=bool(fields.followup or ticket.followup),
                 assignee_given=bool(fields.assignee),
+                cause_class=planned or bool(fields.cause_class or ticket.cause_class),
+                satisfaction_given=fields.satisfaction is not None,
             )
             target = next_status(facts, action)
             recorded = self._record_fields(ticket, fields, now)
@@ -189,11 +196,21 @@ class PeopleActions(TicketStore):
     def _record_fields(ticket: Ticket, fields: ActionFields, now: datetime) -> dict[str, Any]:
         """Copy what the request recorded onto the ticket; returns it for the audit trail."""
         recorded: dict[str, Any] = {}
-        for name in ("assignee", "cause", "measures", "result", "temporary_measures", "followup"):
+        for name in (
+            "assignee",
+            "cause",
+            "measures",
+            "result",
+            "temporary_measures",
+            "followup",
+            "cause_class",
+            "satisfaction",
+            "satisfaction_comment",
+        ):
             value = getattr(fields, name)
             if value:
                 setattr(ticket, name, value)
-                recorded[name] = value
+                recorded[name] = value.value if isinstance(value, CauseClass) else value
         if fields.emergency_plan_started and ticket.emergency_plan_started_at is None:
             ticket.emergency_plan_started_at = now
             recorded["emergency_plan_started"] = True

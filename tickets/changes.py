@@ -57,6 +57,7 @@ class TicketChange:
     resolved_at: datetime | None = None
     # When the acknowledge clock last started (a reopening, a graver class); None: at the opening.
     ack_from: datetime | None = None
+    device_type: str | None = None
 
 
 Listener = Callable[[TicketChange], None]

@@ -63,6 +63,14 @@ class TicketFacts:
     result: bool
     followup: bool
     assignee_given: bool
+    # §9.2.1 the problem's class, recorded or given; a satisfaction score given with the request.
+    cause_class: bool = False
+    satisfaction_given: bool = False
+
+
+def cause_class_required(severity: Severity) -> bool:
+    """Whether resolving a fault of this class needs its cause class (§9.2.1): major and emergency."""
+    return severity >= Severity.MAJOR
 
 
 def required_steps(severity: Severity) -> list[str]:
@@ -94,6 +102,16 @@ def next_status(facts: TicketFacts, action: Action) -> Status:
                 f"a {facts.severity.value} ticket cannot be resolved before these steps are recorded"
                 f" (§4.2.3): {', '.join(steps)}"
             )
+    if action is Action.RESOLVE and cause_class_required(facts.severity) and not facts.cause_class:
+        raise RecordMissing(
+            f"resolving a fault of class {facts.severity.value} needs its cause class: process, staff,"
+            " equipment or external (§9.2.1)",
+            ["cause_class"],
+        )
+    if facts.satisfaction_given and not (action is Action.CLOSE and facts.source is Source.OCCUPANT):
+        raise RecordMissing(
+            "a satisfaction score is recorded when an occupant's ticket is closed (§9.1.1)", ["satisfaction"]
+        )
     if action is Action.CLOSE and facts.source is Source.OCCUPANT and not facts.followup:
         raise RecordMissing(
             "closing an occupant's ticket needs the follow-up with them (§3.1.2)", ["followup"]

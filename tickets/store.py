@@ -81,6 +81,7 @@ class TicketStore:
             acknowledged_at=ticket.acknowledged_at,
             resolved_at=ticket.resolved_at,
             ack_from=ticket.ack_from,
+            device_type=ticket.device_type,
         )
         session = object_session(ticket)
         for listener in self.in_transaction:

@@ -2,7 +2,8 @@
 
 Measurements, time in milliseconds (the README's Grafana section lists them for dashboard authors):
   alarms:             tags site, device_id, device_type, rule, class; fields state, title, ticket_id
-  tickets:            tags site, class, source, change, ticket; fields ticket_id, title, device_id,
+  tickets:            tags site, class, source, device_type (`none` without a device), change,
+                      ticket; fields ticket_id, title, device_id,
                       seconds_to_acknowledge, seconds_to_resolve, target_acknowledge_s, target_resolve_s
   site_status:        tags site; counts of devices, alarms, open tickets and readings
   service_status:     the pipeline's counters
@@ -55,7 +56,7 @@ def ticket_point(change: TicketChange, at: datetime) -> Point:
     ts = to_ms(at)
     line = (
         f"tickets,site={change.site},class={severity.value},source={change.source or 'unknown'},"
-        f"change={change.kind.value},ticket={change.ticket_id} "
+        f"device_type={change.device_type or 'none'},change={change.kind.value},ticket={change.ticket_id} "
         f"{format_fields(fields)},ticket_id={change.ticket_id}i {ts}"
     )
     return line, ts

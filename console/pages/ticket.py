@@ -20,13 +20,23 @@ from maintenance.service import Conflict, MaintenanceError, MaintenanceService, 
 from maintenance.service import NotFound as NoWorkOrder
 from records.devices import DeviceDirectory
 from records.models import Device, Ticket, WorkOrder
+from records.states import CauseClass
 from tickets.lifecycle import TRANSITIONS, Action, RecordMissing, Source, TransitionRefused, required_steps
 from tickets.service import ActionFields, TicketService
 
 router = APIRouter()
 TicketId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 # The fields of the action forms, as ActionFields names them.
-TEXT_FIELDS = ("assignee", "note", "cause", "measures", "result", "temporary_measures", "followup")
+TEXT_FIELDS = (
+    "assignee",
+    "note",
+    "cause",
+    "measures",
+    "result",
+    "temporary_measures",
+    "followup",
+    "satisfaction_comment",
+)
 STEP_BOXES = ("emergency_plan_started", "leadership_informed")
 CHART_SPAN_MS = 6 * 3_600_000
 # A checklist item's choice in the form: not yet marked, done, not done (with a note).
@@ -158,6 +168,13 @@ async def act(
     for name in STEP_BOXES:
         if form.get(name):
             values[name] = True
+    cause_class, score = form.get("cause_class"), form.get("satisfaction")
+    if isinstance(cause_class, str) and cause_class in {c.value for c in CauseClass}:
+        values["cause_class"] = CauseClass(cause_class)
+    if isinstance(score, str) and score in {"1", "2", "3", "4", "5"}:
+        values["satisfaction"] = int(score)
+    else:
+        values.pop("satisfaction_comment", None)  # a comment belongs to a score (§9.1.1)
     # Async only to read the form; the records are worked on a worker thread, off the event loop.
     return await run_in_threadpool(_act, request, visitor, ticket_id, action, ActionFields(**values))
 

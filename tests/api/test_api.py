@@ -83,14 +83,32 @@ def test_an_occupant_report_is_worked_and_closed_as_the_manual_says(api: Api) ->
     r = api.post(f"{url}/resolve", {"cause": "pump tripped"})
     assert r.status_code == 422
     assert {d["loc"][-1] for d in r.json()["detail"]} == {"measures", "result"}
-    record = {"cause": "pump tripped", "measures": "reset and tested", "result": "water back"}
+    record: dict[str, object] = {
+        "cause": "pump tripped",
+        "measures": "reset and tested",
+        "result": "water back",
+    }
     r = api.post(f"{url}/resolve", record)
     assert r.status_code == 409 and "emergency_plan_started" in r.json()["detail"]
-    r = api.post(f"{url}/resolve", {**record, "emergency_plan_started": True, "leadership_informed": True})
-    assert r.status_code == 200 and r.json()["resolved_at"]
+    record |= {"emergency_plan_started": True, "leadership_informed": True}
+    r = api.post(f"{url}/resolve", record)
+    assert r.status_code == 422  # a major fault is classed (§9.2.1)
+    assert [d["loc"][-1] for d in r.json()["detail"]] == ["cause_class"]
+    assert api.post(f"{url}/resolve", {**record, "cause_class": "weather"}).status_code == 422
+    r = api.post(f"{url}/resolve", {**record, "cause_class": "equipment", "satisfaction": 5})
+    assert r.status_code == 422 and [d["loc"][-1] for d in r.json()["detail"]] == ["satisfaction"]
+    r = api.post(f"{url}/resolve", {**record, "cause_class": "equipment"})
+    assert r.status_code == 200 and r.json()["resolved_at"] and r.json()["cause_class"] == "equipment"
     assert api.post(f"{url}/close").status_code == 422  # an occupant ticket needs the follow-up
-    r = api.post(f"{url}/close", {"followup": "called 12B, satisfied"})
+    assert api.post(f"{url}/close", {"followup": "called", "satisfaction": 6}).status_code == 422
+    r = api.post(f"{url}/close", {"followup": "called", "satisfaction_comment": "fine"})
+    assert r.status_code == 422  # a comment comes with its score
+    r = api.post(
+        f"{url}/close",
+        {"followup": "called 12B, satisfied", "satisfaction": 4, "satisfaction_comment": "slow to start"},
+    )
     assert r.status_code == 200 and r.json()["status"] == "closed"
+    assert (r.json()["satisfaction"], r.json()["satisfaction_comment"]) == (4, "slow to start")
     actions = [a["action"] for a in api.get(url).json()["audit"]]
     assert actions == ["open", "acknowledge", "assign", "start", "resolve", "close"]
     assert api.post(f"{url}/fly").status_code == 422

@@ -27,6 +27,7 @@ REFUSED = {
     ("post", "/api/v1/patrol/rounds"): "engineer",
     ("get", "/api/v1/patrol/rounds/{round_id}"): "guard",  # another guard's round
     ("get", "/api/v1/patrol/report"): "guard",
+    ("get", "/api/v1/reports/quality"): "guard",
     ("get", "/api/v1/users"): "manager",
     ("post", "/api/v1/users"): "engineer",
     ("get", "/api/v1/users/{username}"): "guard",

@@ -115,6 +115,8 @@ def test_a_fault_appears_live_and_is_worked_to_closed_through_the_page(
         for name, value in fields.items():
             if value == "check":
                 form.get_by_label(name).check()
+            elif name == "Problem class":
+                form.get_by_label(name).select_option(value)
             else:
                 form.get_by_label(name).fill(value)
         form.get_by_role("button").click()
@@ -138,6 +140,7 @@ def test_a_fault_appears_live_and_is_worked_to_closed_through_the_page(
             "Cause": "Leaves blocking the drain inlet",
             "Measures taken": "Cleared the inlet, both pumps checked",
             "Result": "Level back to 30 %",
+            "Problem class": "external",
         },
     )
     assert page.get_by_test_id("status").get_attribute("data-status") == "resolved"
@@ -150,6 +153,7 @@ def test_a_fault_appears_live_and_is_worked_to_closed_through_the_page(
     assert seen["status"] == "closed"
     assert seen["temporary_measures"] == "Portable pump brought in, B2 ramp closed"
     assert seen["cause"] == "Leaves blocking the drain inlet"
+    assert seen["cause_class"] == "external"
     by_eng = [a["action"] for a in seen["audit"] if a["actor"] == "eng"]
     assert by_eng == ["acknowledge", "start", "resolve", "close"]
 

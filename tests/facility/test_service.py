@@ -22,6 +22,7 @@ from sqlalchemy.exc import OperationalError
 from facility.service import Service
 from records.db import Database
 from records.models import EngineState
+from records.states import CauseClass
 from tests.conftest import ADMIN_TOKEN, Publisher, make_settings, wait_until
 from tests.servers import Mosquitto, free_port
 from tickets.lifecycle import Action
@@ -336,6 +337,7 @@ def test_resolving_a_latched_alarm_clears_the_devices_alarm_topic(
                     emergency_plan_started=True,
                     leadership_informed=True,
                     temporary_measures="none needed",
+                    cause_class=CauseClass.EXTERNAL,
                 ),
             ),
         ]:

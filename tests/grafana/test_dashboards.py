@@ -57,3 +57,15 @@ def test_the_panels_follow_the_rules_file() -> None:
     doc = json.loads(json.dumps(sump.to_json(), default=lambda o: o.to_json()))
     values = [s["value"] for s in doc["fieldConfig"]["defaults"]["thresholds"]["steps"]]
     assert values == [None, 70.0, 95.0]
+
+
+def test_the_quality_dashboard_counts_by_equipment_type_and_says_whose_targets() -> None:
+    doc = json.loads((FOLDER / "facility-tickets.json").read_text())
+    assert "Acknowledge targets are the contract's" in doc["description"]
+    assert "resolve targets are the product's own" in doc["description"]
+    panels = {p["title"]: p for p in doc["panels"]}
+    [by_type] = panels["Opened by equipment type"]["targets"]
+    assert 'GROUP BY "device_type"' in by_type["query"]
+    assert "contract" in panels["Time to acknowledge by class"]["description"]
+    assert "product's own" in panels["Time to resolve by class"]["description"]
+    assert 'percentile("seconds_to_resolve", 90)' in panels["Time to resolve by class"]["targets"][0]["query"]

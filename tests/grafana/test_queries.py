@@ -133,6 +133,7 @@ def filled(tmp_path: Path, mosquitto: Mosquitto, influxd: Influxd) -> Iterator[t
             "emergency_plan_started": True,
             "leadership_informed": True,
             "temporary_measures": "t",
+            "cause_class": "equipment",
         }
         tickets = api.get("/api/v1/tickets", params={"status": "open", "limit": 5}).json()
         assert tickets

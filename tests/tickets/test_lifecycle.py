@@ -31,6 +31,7 @@ COMPLETE = TicketFacts(
     result=True,
     followup=True,
     assignee_given=True,
+    cause_class=True,
 )
 
 LEGAL = [

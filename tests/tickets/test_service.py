@@ -10,6 +10,7 @@ import pytest
 from ground.events import AlarmEvent
 from ground.severity import Severity
 from records.db import Database
+from records.states import CauseClass
 from tickets.lifecycle import Action, RecordMissing, Source, Status, TransitionRefused
 from tickets.service import ActionFields, NewTicket, TicketFilter, TicketService
 
@@ -125,6 +126,7 @@ def _work_through(tickets: TicketService, ticket_id: int) -> None:
                 emergency_plan_started=True,
                 leadership_informed=True,
                 temporary_measures="passengers released",
+                cause_class=CauseClass.EQUIPMENT,
             ),
         ),
     ]:
@@ -218,12 +220,16 @@ def test_emergency_cannot_be_resolved_without_the_manuals_steps(tickets: TicketS
             ticket_id, Action.RESOLVE, ActionFields(leadership_informed=True, temporary_measures="x"), "eng"
         )
     assert missing.value.fields == ["cause", "measures", "result"]
-    t = tickets.act(
-        ticket_id,
-        Action.RESOLVE,
-        ActionFields(cause="c", measures="m", result="r", leadership_informed=True, temporary_measures="x"),
-        "eng",
+    record = ActionFields(
+        cause="c", measures="m", result="r", leadership_informed=True, temporary_measures="x"
     )
+    # §9.2.1: a major or emergency fault is classed when resolved.
+    with pytest.raises(RecordMissing) as missing:
+        tickets.act(ticket_id, Action.RESOLVE, record, "eng")
+    assert missing.value.fields == ["cause_class"]
+    record.cause_class = CauseClass.EQUIPMENT
+    t = tickets.act(ticket_id, Action.RESOLVE, record, "eng")
+    assert t.cause_class == CauseClass.EQUIPMENT
     assert t.status == "resolved" and t.emergency_plan_started_at and t.leadership_informed_at
     assert [a.actor for a in t.audit][-2:] == ["mgr", "eng"]
 

@@ -65,6 +65,7 @@ def test_every_point_parses_with_its_tags_and_typed_fields() -> None:
         "site": "s1",
         "class": "major",
         "source": "alarm",
+        "device_type": "none",
         "change": "acknowledged",
         "ticket": "7",
     }
@@ -84,9 +85,11 @@ def test_every_point_parses_with_its_tags_and_typed_fields() -> None:
         source="alarm",
         opened_at=OPENED,
         resolved_at=OPENED + timedelta(hours=2),
+        device_type="water_pump",
     )
     fields = parse_line(ticket_point(resolved, OPENED)[0])
     assert fields.tags["change"] == "resolved" and fields.fields["seconds_to_resolve"] == 7200.0
+    assert fields.tags["device_type"] == "water_pump"
     assert fields.fields["target_resolve_s"] == Severity.MAJOR.resolve_due_s
 
     status = parse_line(site_status_point("s1", {"devices": 3.0}, T0)[0])
