@@ -131,6 +131,10 @@ def test_a_fault_appears_live_and_is_worked_to_closed_through_the_page(
     refused = page.get_by_test_id("refused").inner_text()
     assert "emergency_plan_started" in refused and "cannot be resolved" in refused
     assert page.get_by_test_id("status").get_attribute("data-status") == "in_progress"
+    # The level is down again: a fault that still held would reopen the ticket on resolve.
+    drained = {"level_pct": 30.0, "pumps_running": 2.0, "pumps_faulted": 0.0}
+    publisher.publish_all([(SUMP, {"ts": _ms(datetime.now(UTC)), "seq": 7, "metrics": drained})])
+    wait_until(lambda: api.get("/api/v1/alarms").json() == [], what="the flooding alarm to clear")
     act(
         "resolve",
         **{

@@ -12,6 +12,7 @@ from facility.wiring import Relay
 from ground.events import AlarmEvent
 from ground.severity import Severity
 from records.db import Database
+from records.states import CauseClass
 from tests.tickets.test_escalation import FakeScheduler, Told
 from tickets import deadlines
 from tickets.changes import ChangeKind
@@ -31,6 +32,7 @@ DONE = ActionFields(
     emergency_plan_started=True,
     leadership_informed=True,
     temporary_measures="t",
+    cause_class=CauseClass.EQUIPMENT,
 )
 
 
