@@ -24,6 +24,7 @@ from api.auth import TokenBook
 from collector.stores.factory import open_store
 from facility.pipeline import load_engine_state, move_engine_state
 from facility.wiring import Resources, counters, wire
+from facility.worker import drop_foreign_timers, engine_state_id, timers_table
 from ground.datalock import DataDirLock
 from ground.settings import Settings
 from maintenance import windows as maintenance_windows
@@ -64,7 +65,7 @@ class Service:
         self.store = open_store(settings)
         self.catalogue: Catalogue = load_rules(settings.rules_file or default_rules_path())
         self.state_db = self._state_db()
-        state = load_engine_state(self.state_db)
+        state = load_engine_state(self.state_db, engine_state_id(settings))
         self.engine = Engine(self.catalogue, state)
         self.devices = DeviceDirectory(self.db)
         # People are told through the outbox; the log keeps a line of each notification.
@@ -72,7 +73,11 @@ class Service:
         self.recipients = RecipientsFile(settings.recipients_file or settings.data_dir / "recipients.yaml")
         self.alarm_client = self._alarm_client() if settings.publish_alarms else None
         self.scheduler = BackgroundScheduler(
-            jobstores={"default": SQLAlchemyJobStore(engine=self._jobs_engine()), "memory": MemoryJobStore()},
+            jobstores={
+                # A worker of several keeps its timers in a table of its own (facility/worker.py).
+                "default": SQLAlchemyJobStore(engine=self._jobs_engine(), tablename=timers_table(settings)),
+                "memory": MemoryJobStore(),
+            },
             timezone=UTC,
         )
         self.timer_jobs = Dispatcher([], name="timers", maxsize=0)
@@ -194,6 +199,8 @@ class Service:
             86_400, self.maintenance.check_licences, "licence-expiry", next_run_time=datetime.now(UTC)
         )
         self.scheduler.start()
+        if self.settings.sites is not None:
+            drop_foreign_timers(self.scheduler, self.db, self.settings.sites)
         # Tickets whose timers were lost (killed between the ticket and its timers, a full disk) get
         # them back now, and every few minutes after.
         self._repair_timers()
