@@ -1,4 +1,4 @@
-"""Workers that share sites: `facility serve` processes, a fleet of water tanks, and counting what they stored.
+"""Workers that share sites: `facility serve` processes, a fleet of water tanks, what they stored.
 
 Used by tests/facility/test_partition.py and bench/partition.py.
 """
@@ -65,7 +65,7 @@ class Fleet:
 
 
 def publish(broker: Mosquitto, messages: Iterator[tuple[str, bytes]], batch: int = 5000) -> int:
-    """Publish at QoS 1 in batches, waiting for the broker's acknowledgement of each batch; returns how many."""
+    """Publish at QoS 1, waiting for the broker's acknowledgements after each batch; returns how many."""
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"fleet-{os.getpid()}-{time.monotonic_ns()}")
     client.max_inflight_messages_set(1000)
     client.max_queued_messages_set(0)
@@ -156,7 +156,9 @@ class Worker:
         if not self.store_path.exists():
             return {}
         with _reading(self.store_path) as db:
-            rows = db.execute("SELECT site, count(*) FROM points WHERE measurement = 'water_tank' GROUP BY site")
+            rows = db.execute(
+                "SELECT site, count(*) FROM points WHERE measurement = 'water_tank' GROUP BY site"
+            )
             return dict(rows.fetchall())
 
     def seqs(self) -> dict[tuple[str, str], list[int]]:

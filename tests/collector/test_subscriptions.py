@@ -1,11 +1,13 @@
-"""A worker's subscriptions: its sites only, and the sites it gave up unsubscribed from its persistent session."""
+"""A worker's subscriptions: its sites only; the sites it gave up unsubscribed from its session."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from collector.subscriptions import EARLIER, SubscriptionMemory
+from ground.settings import Settings
 from tests.conftest import Publisher, RunningCollector, make_settings, wait_until
 from tests.servers import Mosquitto
 
@@ -24,17 +26,20 @@ def test_memory_starts_from_the_filters_of_earlier_versions_and_keeps_what_it_is
 
 
 def test_a_worker_gets_only_its_sites_and_stops_getting_a_site_it_gave_up(
-    tmp_path: Path, mosquitto: Mosquitto, publisher: Publisher, run_collector: object
+    tmp_path: Path,
+    mosquitto: Mosquitto,
+    publisher: Publisher,
+    run_collector: Callable[[Settings], RunningCollector],
 ) -> None:
-    start = run_collector  # type: ignore[assignment]
-    first: RunningCollector = start(make_settings(tmp_path, mqtt_url=mosquitto.url, sites="s01,s02"))  # type: ignore[operator]
+    start = run_collector
+    first = start(make_settings(tmp_path, mqtt_url=mosquitto.url, sites="s01,s02"))
     publisher.publish_all([reading("s01", 0), reading("s02", 0), reading("s03", 0), reading("s02", 1)])
     wait_until(lambda: first.collector.accepted == 3, what="s01 and s02 readings")
     assert first.collector.received == 3  # nothing of s03 reached it
     first.stop()
 
     # The same worker (client id, data folder, persistent session) now serves s02 and s03.
-    second: RunningCollector = start(make_settings(tmp_path, mqtt_url=mosquitto.url, sites="s02,s03"))  # type: ignore[operator]
+    second = start(make_settings(tmp_path, mqtt_url=mosquitto.url, sites="s02,s03"))
     memory = tmp_path / "data" / "subscriptions.json"
     current = ["facility/v1/s02/#", "facility/v1/s03/#"]
     wait_until(lambda: json.loads(memory.read_text()) == current, what="s01 unsubscribed")

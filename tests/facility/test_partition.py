@@ -17,7 +17,7 @@ from tests.conftest import _postgres_url, wait_until
 from tests.fleet import Fleet, Worker, publish
 from tests.servers import Mosquitto
 
-# 200,000 readings (20 sites × 10 tanks × 1,000); bench/partition.py runs the same with figures.
+# 200,000 readings: 20 sites of 10 tanks, 1,000 each; bench/partition.py runs the same with figures.
 READINGS = 200_000
 SITES = tuple(f"s{n:02d}" for n in range(1, 21))
 TANKS_PER_SITE = 10

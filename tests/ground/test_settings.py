@@ -67,5 +67,5 @@ def test_sites_are_a_comma_separated_list_of_site_ids_and_a_bad_one_is_named(
     monkeypatch.setenv("FACILITY_SITES", "")
     assert Settings(_env_file=None).sites is None  # type: ignore[call-arg]
     monkeypatch.setenv("FACILITY_SITES", "s01,Tower A")
-    with pytest.raises(ValidationError, match="(?s)sites.*'Tower A'"):
+    with pytest.raises(ValidationError, match=r"(?s)sites.*'Tower A'"):
         Settings(_env_file=None)  # type: ignore[call-arg]
