@@ -23,6 +23,7 @@ from api.app import ServiceContext, create_app
 from api.auth import TokenBook
 from collector.stores.factory import open_store
 from facility.pipeline import load_engine_state, move_engine_state
+from facility.resolutions import Resolutions
 from facility.wiring import Resources, counters, wire
 from facility.worker import drop_foreign_timers, engine_state_id, timers_table
 from ground.datalock import DataDirLock
@@ -44,6 +45,8 @@ TIMER_REPAIR_S = 300
 MAINTENANCE_S = 60
 # How soon after a maintenance window ends what it held and still holds opens its ticket.
 WINDOWS_S = 30.0
+# How soon a worker hears that one of its sites' tickets was resolved through another worker.
+RESOLUTIONS_S = 2.0
 
 
 class Service:
@@ -117,6 +120,10 @@ class Service:
             for device in self.devices.load_inventory(settings.inventory_file):
                 self.register(device)
         self.tokens = TokenBook(self.db, settings.admin_token)
+        # A worker of several hears of its sites' tickets resolved through another worker's API.
+        self.resolutions = (
+            Resolutions(self.db, settings.sites, self.pipeline.on_ticket_change) if settings.sites else None
+        )
 
     def _jobs_engine(self) -> SqlEngine:
         """Where the timers persist: the records database, or with SQLite a file of their own.
@@ -190,6 +197,8 @@ class Service:
         # Patrol deadlines: each round keeps its next one, so a restart loses none.
         self._every(TICK_S, self.patrol.sweep, "patrol-deadlines")
         self._every(WINDOWS_S, self._release_windows, "maintenance-windows")
+        if self.resolutions is not None:
+            self._every(RESOLUTIONS_S, self.resolutions.poll, "resolutions", next_run_time=datetime.now(UTC))
         self._every(600, self.patrol.schedule_plans, "patrol-plans", next_run_time=datetime.now(UTC))
         # Calendar work orders whose open time has come (and the use index, for devices seen since).
         self._every(
