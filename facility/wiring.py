@@ -193,6 +193,7 @@ def wire(settings: Settings, res: Resources) -> Parts:
         pipeline.take_readings,
         functools.partial(counters, collector, pipeline),
         collector.add_lines,
+        sites=settings.sites,
     )
     record.bind(collector.add_lines)
     set_aside.bind(collector.add_dead_letters)

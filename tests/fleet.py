@@ -161,6 +161,12 @@ class Worker:
             )
             return dict(rows.fetchall())
 
+    def sites_of(self, measurement: str) -> set[str]:
+        """The sites of the points of a measurement in its store."""
+        with _reading(self.store_path) as db:
+            rows = db.execute("SELECT DISTINCT site FROM points WHERE measurement = ?", (measurement,))
+            return {site for (site,) in rows}
+
     def seqs(self) -> dict[tuple[str, str], list[int]]:
         """Each tank's stored seqs, in order, one entry per stored point."""
         found: dict[tuple[str, str], list[int]] = {}

@@ -29,7 +29,7 @@ def test_two_workers_share_the_sites_and_a_killed_one_loses_nothing(
 ) -> None:
     fleet = Fleet(SITES, TANKS_PER_SITE, READINGS // (len(SITES) * TANKS_PER_SITE))
     database_url = _postgres_url(request)
-    env = {"FACILITY_ESCALATE_MAJOR_S": str(ESCALATE_MAJOR_S)}
+    env = {"FACILITY_ESCALATE_MAJOR_S": str(ESCALATE_MAJOR_S), "FACILITY_STATUS_INTERVAL_S": "2"}
     a = Worker("worker-a", SITES[:10], mosquitto, database_url, tmp_path, **env)
     b = Worker("worker-b", SITES[10:], mosquitto, database_url, tmp_path, **env)
     share = fleet.total // 2
@@ -53,6 +53,9 @@ def test_two_workers_share_the_sites_and_a_killed_one_loses_nothing(
         # Each worker stored only its own sites, and every reading once.
         assert set(a.stored_by_site()) == set(SITES[:10])
         assert set(b.stored_by_site()) == set(SITES[10:])
+        # Each writes its own sites' counts for the dashboards, not the other's.
+        wait_until(lambda: a.sites_of("site_status") == set(SITES[:10]), what="worker a's site counts")
+        wait_until(lambda: b.sites_of("site_status") == set(SITES[10:]), what="worker b's site counts")
         seqs = {**a.seqs(), **b.seqs()}
         expected = list(range(fleet.readings_per_tank))
         assert {tank: s for tank, s in seqs.items() if s != expected} == {}
