@@ -72,8 +72,9 @@ def drop_foreign_timers(scheduler: BaseScheduler, db: Database, sites: frozenset
         site_of = dict(
             s.execute(select(Ticket.id, Ticket.site).where(Ticket.id.in_(set(tickets.values())))).all()
         )
+    # A job whose ticket is gone does nothing when it fires; it is left alone.
     foreign = [
-        job_id for job_id, ticket in tickets.items() if site_of.get(ticket, next(iter(sites))) not in sites
+        job_id for job_id, ticket in tickets.items() if ticket in site_of and site_of[ticket] not in sites
     ]
     for job_id in foreign:
         with contextlib.suppress(JobLookupError):
