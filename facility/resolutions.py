@@ -2,9 +2,10 @@
 
 People may act on any site's ticket through any worker's API. A resolve clears the ticket's
 latched alarms (instantaneous events such as an alarm button) in the engine that holds the
-device, which is the owning worker's; the worker that took the request has no such device. So
-each worker reads the resolves of its own sites from the audit trail, a few seconds late. Its
-own resolves come back this way too, which changes nothing: an alarm cleared once stays cleared.
+device, and ends or sets its timers, and both belong to the owning worker; the worker that took
+the request has neither. So each worker reads the resolves of its own sites from the audit trail,
+a few seconds late. Its own resolves come back this way too, which changes nothing: an alarm
+cleared once stays cleared, and the timers are set from the ticket's record.
 """
 
 from __future__ import annotations

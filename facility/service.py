@@ -35,6 +35,7 @@ from records.models import Device, EngineState
 from rules.catalogue import Catalogue, default_rules_path, load_rules
 from rules.engine import Engine
 from tickets import deadlines, escalation
+from tickets.changes import TicketChange
 from tickets.notify import Dispatcher, LogNotifier
 from tickets.recipientsfile import RecipientsFile
 
@@ -122,8 +123,14 @@ class Service:
         self.tokens = TokenBook(self.db, settings.admin_token)
         # A worker of several hears of its sites' tickets resolved through another worker's API.
         self.resolutions = (
-            Resolutions(self.db, settings.sites, self.pipeline.on_ticket_change) if settings.sites else None
+            Resolutions(self.db, settings.sites, self._resolved_elsewhere) if settings.sites else None
         )
+
+    def _resolved_elsewhere(self, change: TicketChange) -> None:
+        """A resolve heard from the records: the engine's latched alarms cleared, the timers set again."""
+        self.pipeline.on_ticket_change(change)
+        self.escalation.on_change(change)
+        self.deadlines.on_change(change)
 
     def _jobs_engine(self) -> SqlEngine:
         """Where the timers persist: the records database, or with SQLite a file of their own.
