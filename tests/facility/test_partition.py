@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -22,6 +24,37 @@ READINGS = 200_000
 SITES = tuple(f"s{n:02d}" for n in range(1, 21))
 TANKS_PER_SITE = 10
 ESCALATE_MAJOR_S = 4
+ADMIN_TOKEN = "partition-admin-token"
+FAULT_RECORD = {
+    "cause": "guard pressed SOS by mistake",
+    "measures": "called the guard",
+    "result": "no danger",
+    "emergency_plan_started": True,
+    "leadership_informed": True,
+    "temporary_measures": "none needed",
+}
+
+
+def sos_latched(db: Database) -> bool:
+    """True while an engine's snapshot holds the reader's SOS as an active alarm."""
+    with db.read() as s:
+        for state in s.scalars(select(EngineState.state)):
+            for device in state["devices"]:
+                if (device["site"], device["device_id"]) == (SITES[-1], "reader-1"):
+                    return "sos" in device["active"]
+    return False
+
+
+def sos_ticket(db: Database) -> int | None:
+    """The ticket of the SOS, once it is there."""
+    with db.read() as s:
+        return s.scalar(select(Ticket.id).where(Ticket.rule == "sos"))
+
+
+def ticket_status(db: Database, ticket_id: int) -> str:
+    """A ticket's status now."""
+    with db.read() as s:
+        return str(s.scalar(select(Ticket.status).where(Ticket.id == ticket_id)))
 
 
 def test_two_workers_share_the_sites_and_a_killed_one_loses_nothing(
@@ -29,7 +62,11 @@ def test_two_workers_share_the_sites_and_a_killed_one_loses_nothing(
 ) -> None:
     fleet = Fleet(SITES, TANKS_PER_SITE, READINGS // (len(SITES) * TANKS_PER_SITE))
     database_url = _postgres_url(request)
-    env = {"FACILITY_ESCALATE_MAJOR_S": str(ESCALATE_MAJOR_S), "FACILITY_STATUS_INTERVAL_S": "2"}
+    env = {
+        "FACILITY_ESCALATE_MAJOR_S": str(ESCALATE_MAJOR_S),
+        "FACILITY_STATUS_INTERVAL_S": "2",
+        "FACILITY_ADMIN_TOKEN": ADMIN_TOKEN,
+    }
     a = Worker("worker-a", SITES[:10], mosquitto, database_url, tmp_path, **env)
     b = Worker("worker-b", SITES[10:], mosquitto, database_url, tmp_path, **env)
     share = fleet.total // 2
@@ -97,6 +134,28 @@ def test_two_workers_share_the_sites_and_a_killed_one_loses_nothing(
                 assert {level for (level,) in levels} == {1}
                 # Each worker keeps its engine's snapshot on a row of its own.
                 assert len({row_id for (row_id,) in s.execute(select(EngineState.id))}) == 2
+
+            # An SOS of worker b's site, resolved through worker a's API: b, whose engine holds the
+            # latched alarm, hears of the resolve and clears it; the next SOS reopens the ticket.
+            def sos(seq: int) -> None:
+                payload = json.dumps({"ts": now_ms(), "seq": seq, "code": "SOS"}).encode()
+                publish(mosquitto, iter([(f"facility/v1/{SITES[-1]}/patrol_reader/reader-1/event", payload)]))
+
+            sos(0)
+            wait_until(lambda: sos_ticket(db) is not None, what="the SOS ticket")
+            ticket_id = sos_ticket(db)
+            assert ticket_id is not None
+            wait_until(lambda: sos_latched(db), what="the SOS latched in worker b's engine snapshot")
+            api = httpx.Client(
+                base_url=f"http://127.0.0.1:{a.port}", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+            )
+            with api:
+                for action, body in (("acknowledge", {}), ("start", {}), ("resolve", FAULT_RECORD)):
+                    answer = api.post(f"/api/v1/tickets/{ticket_id}/{action}", json=body)
+                    assert answer.status_code == 200, answer.text
+            wait_until(lambda: not sos_latched(db), what="worker b to hear of the resolve")
+            sos(1)
+            wait_until(lambda: ticket_status(db, ticket_id) == "open", what="the next SOS reopening it")
         finally:
             db.close()
     finally:
