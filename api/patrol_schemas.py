@@ -25,6 +25,13 @@ class CheckpointCreate(Input):
     name: str = Field(min_length=1, max_length=200)
     tag: str = Field(min_length=1, max_length=128, description="the tag's id as readers report it")
     location: str | None = Field(default=None, min_length=1, max_length=300)
+    building: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="as devices name it: alarms there are verified here",
+    )
+    floor: str | None = Field(default=None, min_length=1, max_length=50)
 
 
 class CheckpointPublic(BaseModel):
@@ -35,6 +42,8 @@ class CheckpointPublic(BaseModel):
     name: str
     tag: str
     location: str | None
+    building: str | None = None
+    floor: str | None = None
 
 
 class RouteStopModel(Input):
@@ -152,6 +161,20 @@ class VisitPublic(BaseModel):
     offset_s: float | None
 
 
+class VerifyStopPublic(BaseModel):
+    """An extra stop to look at an alarm's place: never late or missed, verified by a scan there."""
+
+    checkpoint: str
+    name: str | None
+    ticket: int
+    device_id: str | None
+    added_at: datetime
+    status: str = Field(description="pending or verified")
+    scanned_at: datetime | None
+    scanned_by: str | None
+    finding: str | None = Field(description='what the guard found; none with "checked, nothing found"')
+
+
 class RoundPublic(BaseModel):
     """A round with its checkpoints."""
 
@@ -166,6 +189,7 @@ class RoundPublic(BaseModel):
     started_at: datetime | None
     ended_at: datetime | None
     checkpoints: list[VisitPublic]
+    verify: list[VerifyStopPublic] = []
 
 
 def _guard_ids(value: list[str]) -> list[str]:
@@ -178,7 +202,9 @@ def _guard_ids(value: list[str]) -> list[str]:
 
 def checkpoint_public(c: PatrolCheckpoint) -> CheckpointPublic:
     """The public view of a checkpoint."""
-    return CheckpointPublic(id=c.id, site=c.site, name=c.name, tag=c.tag, location=c.location)
+    return CheckpointPublic(
+        id=c.id, site=c.site, name=c.name, tag=c.tag, location=c.location, building=c.building, floor=c.floor
+    )
 
 
 def route_public(r: PatrolRoute) -> RoutePublic:
@@ -225,5 +251,19 @@ def round_public(r: PatrolRound, checkpoints: dict[str, PatrolCheckpoint]) -> Ro
                 offset_s=v.offset_s,
             )
             for v in r.visits
+        ],
+        verify=[
+            VerifyStopPublic(
+                checkpoint=v.checkpoint_id,
+                name=cp.name if (cp := checkpoints.get(v.checkpoint_id)) else None,
+                ticket=v.ticket_id,
+                device_id=v.device_id,
+                added_at=v.added_at,
+                status="pending" if v.scanned_at is None else "verified",
+                scanned_at=v.scanned_at,
+                scanned_by=v.scanned_by,
+                finding=v.finding,
+            )
+            for v in r.verify_stops
         ],
     )

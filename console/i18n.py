@@ -124,6 +124,10 @@ WORDS: dict[str, tuple[str, str]] = {
     "file_report": ("File the report", "送出報修"),
     "my_reports": ("Occupants' reports", "住戶報修紀錄"),
     "report_filed": ("Report filed as ticket #{id}.", "已建立報修工單 #{id}。"),
+    "report_joined": (
+        "Ticket #{id} was already open for this; the report joined it.",
+        "此處已有處理中的工單 #{id}，報修已併入該工單。",
+    ),
     "progress": ("Progress", "處理進度"),
     "none": ("None", "無"),
     # roles

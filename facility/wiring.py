@@ -178,6 +178,8 @@ def wire(settings: Settings, res: Resources) -> Parts:
         record=record,
         sites=settings.sites,
     )
+    # An alarm's ticket opened asks the rounds walking its place now to look (a verify stop).
+    tickets.listeners.append(patrol.on_ticket_change)
     maintenance = MaintenanceService(res.db, tickets, zone=ZoneInfo(settings.timezone), sites=settings.sites)
     # Each work order done becomes a point for the on-plan panel.
     tickets.listeners.append(WorkOrderRecorder(res.db, record, ZoneInfo(settings.timezone)))

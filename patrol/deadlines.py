@@ -22,7 +22,7 @@ from ground.events import AlarmEvent
 from patrol import alarms, evaluation
 from patrol.alarms import PatrolRule
 from patrol.evaluation import ENDED, Timing, VisitStatus
-from patrol.outcomes import ReaderCode
+from patrol.outcomes import ReaderCode, ScanOutcome
 from patrol.timeline import patrol_checkpoint_point, patrol_round_point
 from records.db import Database
 from records.models import PatrolCheckpoint, PatrolRound, PatrolRoute, PatrolScan, PatrolVisit
@@ -145,6 +145,7 @@ class RoundJudge:
                 PatrolScan.ts <= r.window_end,
                 PatrolScan.checkpoint_id.in_({v.checkpoint_id for v in visits}),
                 PatrolScan.code == ReaderCode.SCAN.value,
+                PatrolScan.outcome != ScanOutcome.VERIFIED.value,
             )
         ).all()
         return [evaluation.Scan(x.checkpoint_id or "", x.ts, x.guard) for x in rows if x.guard in r.guards]

@@ -25,6 +25,8 @@ from patrol import alarms
 from patrol.evaluation import Timing
 from patrol.findings import Finding, file_finding
 from patrol.outcomes import ReaderCode, ReaderEvent, ScanOutcome
+from patrol.verify import VerifyStops
+from patrol.whereabouts import is_sos, locate
 from records.db import Database
 from records.models import PatrolCheckpoint, PatrolRound, PatrolScan
 from tickets.service import TicketService
@@ -65,8 +67,10 @@ class Intake:
         emit: Callable[[list[AlarmEvent]], None],
         judge: Callable[[Sequence[int]], None],
         lock: threading.RLock,
+        verify: VerifyStops | None = None,
     ) -> None:
         self.db = db
+        self.verify = verify  # verify stops, served by the scans at their checkpoints
         self.tickets = tickets
         self.timing = timing
         self.clock = clock
@@ -86,6 +90,15 @@ class Intake:
             event = ReaderEvent.of(m)
             if event is not None:
                 self.apply(event)
+            elif is_sos(m):
+                self.locate(m)
+
+    def locate(self, m: Message) -> None:
+        """Put where an SOS's guard was last seen on its ticket; a failure never stops the caller."""
+        try:
+            locate(self.db, self.tickets, m)
+        except Exception:
+            log.exception("could not locate the SOS of %s/%s", m.site, m.device_id)
 
     def apply(self, event: ReaderEvent, attempt: int = 0) -> None:
         """Keep and apply one scan or finding; bad input or a failing database never stops the caller."""
@@ -113,10 +126,12 @@ class Intake:
             kept = self._record(event, events)
             if kept is None:
                 return  # the same event again (a redelivery): already applied
+            verifies = self._verify(event, kept)
             if event.code is ReaderCode.FINDING:
                 # The ticket first, then the mark: a finding whose ticket failed is tried again.
                 round_id = kept.round_ids[0] if kept.round_ids else None
-                file_finding(self.tickets, Finding(event, kept.checkpoint_id, kept.location, round_id))
+                if not verifies:  # a finding at a verify stop is on the alarm's ticket already
+                    file_finding(self.tickets, Finding(event, kept.checkpoint_id, kept.location, round_id))
                 with self.db.session() as s:
                     row = s.get(PatrolScan, kept.scan_id)
                     assert row is not None
@@ -125,6 +140,20 @@ class Intake:
                 self.judge(kept.round_ids)
         if events:
             self.emit(events)
+
+    def _verify(self, event: ReaderEvent, kept: Kept) -> bool:
+        """Serve the verify stops at the scan's checkpoint; whether a finding went to an alarm's ticket.
+
+        A failure here is logged and passed over: the scan is kept already, and its round must
+        still be judged (a finding then opens its own ticket).
+        """
+        if self.verify is None:
+            return False
+        try:
+            return self.verify.serve(event, kept.scan_id, kept.checkpoint_id)
+        except Exception:
+            log.exception("could not serve the verify stops at %s with %s", kept.checkpoint_id, event)
+            return False
 
     def _record(self, event: ReaderEvent, events: list[AlarmEvent]) -> Kept | None:
         """Write the scan down with its outcome; None when it was applied already."""

@@ -31,6 +31,9 @@ class ScanOutcome(StrEnum):
     NO_ROUND = "no_round"  # a known checkpoint, but no round's window holds the scan
     FINDING_PENDING = "finding_pending"  # a finding kept, its ticket not yet made
     FINDING = "finding"  # a finding whose ticket was made (or corroborated)
+    # Served a verify stop away from the due time of its checkpoint on the round: a detour the
+    # round's evaluation does not see, so it cannot make the round's stops early or out of order.
+    VERIFIED = "verified"
 
 
 @dataclass(frozen=True)

@@ -29,9 +29,10 @@ from patrol.intake import EARLIEST, LATEST, Intake
 from patrol.outcomes import ReaderEvent
 from patrol.records import Exists, NotFound, PatrolError, PatrolRecords, RouteStop
 from patrol.report import completion_report
+from patrol.verify import VerifyStops
 from records.db import Database
 from records.models import PatrolCheckpoint, PatrolPlan, PatrolRound, PatrolRoute
-from tickets.service import TicketService
+from tickets.service import TicketChange, TicketService
 
 __all__ = ["EARLIEST", "LATEST", "Exists", "NotFound", "PatrolError", "PatrolService", "RouteStop"]
 
@@ -66,7 +67,8 @@ class PatrolService:
         self.records = PatrolRecords(db, self.timing, zone, clock, self._lock)
         # A worker of several judges only its own sites' rounds on the deadline timer.
         self.judge = RoundJudge(db, self.timing, clock, emit, self._lock, record, sites)
-        self.intake = Intake(db, tickets, self.timing, clock, emit, self.judge.judge, self._lock)
+        self.verify = VerifyStops(db, tickets, self.timing, clock)
+        self.intake = Intake(db, tickets, self.timing, clock, emit, self.judge.judge, self._lock, self.verify)
 
     @property
     def record(self) -> Sink | None:
@@ -150,6 +152,13 @@ class PatrolService:
     def round(self, round_id: int) -> PatrolRound:
         """One round with its checkpoints."""
         return self.records.round(round_id)
+
+    def on_ticket_change(self, change: TicketChange) -> None:
+        """Ticket listener: an alarm's new ticket adds a verify stop to the rounds passing its place now.
+
+        Runs on the thread that changed the ticket; it takes no patrol lock (a stop is only added).
+        """
+        self.verify.on_ticket_change(change)
 
     # --- scans, findings, deadlines -------------------------------------------------------------
 

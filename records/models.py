@@ -254,6 +254,9 @@ class PatrolCheckpoint(Base):
     name: Mapped[str] = mapped_column(String(200))
     tag: Mapped[str] = mapped_column(String(128))
     location: Mapped[str | None] = mapped_column(String(300))
+    # Where it is, as devices say it: an alarm on the same floor of the same building is verified here.
+    building: Mapped[str | None] = mapped_column(String(100))
+    floor: Mapped[str | None] = mapped_column(String(50))
 
 
 class PatrolRoute(Base):
@@ -311,6 +314,9 @@ class PatrolRound(Base):
     visits: Mapped[list[PatrolVisit]] = relationship(
         back_populates="round", order_by="PatrolVisit.position", cascade="all, delete-orphan"
     )
+    verify_stops: Mapped[list[PatrolVerifyStop]] = relationship(
+        back_populates="round", order_by="PatrolVerifyStop.id", lazy="selectin"
+    )
 
 
 class PatrolVisit(Base):
@@ -329,6 +335,31 @@ class PatrolVisit(Base):
     offset_s: Mapped[float | None]
 
     round: Mapped[PatrolRound] = relationship(back_populates="visits")
+
+
+class PatrolVerifyStop(Base):
+    """A stop added to a round in progress to look at an alarm's place; extra: never late or missed."""
+
+    __tablename__ = "patrol_verify_stops"
+    __table_args__ = (
+        Index("patrol_verify_stops_once", "round_id", "ticket_id", unique=True),
+        Index("patrol_verify_stops_site_checkpoint", "site", "checkpoint_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("patrol_rounds.id"))
+    site: Mapped[str] = mapped_column(String(64))
+    checkpoint_id: Mapped[str] = mapped_column(String(64))
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    device_id: Mapped[str | None] = mapped_column(String(64))
+    added_at: Mapped[datetime]
+    scanned_at: Mapped[datetime | None]  # the reader's time of the scan that served it
+    scanned_by: Mapped[str | None] = mapped_column(String(100))
+    finding: Mapped[str | None] = mapped_column(Text)
+    # The finding's row in patrol_scans, so a finding delivered again is not filed twice.
+    finding_scan_id: Mapped[int | None] = mapped_column(Integer)
+
+    round: Mapped[PatrolRound] = relationship(back_populates="verify_stops")
 
 
 class PatrolScan(Base):

@@ -20,6 +20,11 @@ Rule states per device: pending (condition holds, waiting out `for`), active (ra
 clearing (active, clear condition holds, waiting out `clear_for`). An active threshold alarm
 clears when its `clear_when` holds and its `when` does not (without `clear_when`: when `when`
 no longer holds), so overlapping thresholds set by an override cannot make it flap.
+
+Components. A raised/cleared event that names a `detail.component` (a fire panel's detector) is
+tracked per component: the rule's alarm is raised by the first, raised again (same alarm, one
+more occurrence, `components` in its detail) by each further component, and cleared only when
+the last one clears. A cleared event without a component (a panel reset) clears them all.
 """
 
 from __future__ import annotations
@@ -78,6 +83,7 @@ class _Device:
     __slots__ = (
         "active",
         "clearing",
+        "components",
         "device_id",
         "device_type",
         "in_maintenance",
@@ -110,6 +116,7 @@ class _Device:
         self.pending: dict[str, int] = {}  # rule id → device time its condition began
         self.clearing: dict[str, int] = {}  # rule id → device time its clear condition began
         self.active: dict[str, tuple[int, Severity]] = {}  # rule id → (raised ts, class raised with)
+        self.components: dict[str, set[str]] = {}  # rule id → components in alarm (events naming one)
         self.in_maintenance = False
 
     def device_time(self, now_ms: int) -> int | None:
@@ -238,6 +245,7 @@ class Engine:
         if dev is not None and rule in dev.active:
             del dev.active[rule]
             dev.clearing.pop(rule, None)
+            dev.components.pop(rule, None)
             self.version += 1
 
     def active(self) -> list[tuple[str, str, str]]:
@@ -331,16 +339,60 @@ class Engine:
         state = body.get("state")
         if state is not None and not in_order:
             return  # a stale raised/cleared would undo a newer one
-        detail = {"code": body["code"], "state": state, "detail": body.get("detail") or {}}
+        inner = body.get("detail") or {}
+        detail = {"code": body["code"], "state": state, "detail": inner}
+        component = inner.get("component") if state is not None else None
+        if not isinstance(component, str) or not component:
+            component = None
         for rule in rules:
+            rid = rule.id
             if state == "cleared":
-                if rule.id in dev.active:
-                    self._clear(dev, rule.id, ts, out, detail)
+                if rid in dev.active and not self._others_in_alarm(dev, rid, component):
+                    self._clear(dev, rid, ts, out, detail)
             elif dev.in_maintenance and rule.held_in_maintenance:
                 continue
-            elif state is None or rule.id not in dev.active:
+            elif state is None or rid not in dev.active:
                 # Without a state the event is instantaneous: each occurrence is news.
+                if component is not None:
+                    dev.components[rid] = {component}
+                    detail = {**detail, "components": [component]}
                 self._raise(dev, rule, ts, detail, out)
+            elif component is not None:
+                self._another_component(dev, rule, component, ts, detail, out)
+
+    def _others_in_alarm(self, dev: _Device, rid: str, component: str | None) -> bool:
+        """Forget `component`'s alarm; whether other components of the rule are still in alarm."""
+        if component is None:
+            return False  # a clear without a component (a panel reset) clears them all
+        components = dev.components.get(rid)
+        if not components:
+            return False
+        components.discard(component)
+        self.version += 1
+        return bool(components)
+
+    def _another_component(
+        self, dev: _Device, rule: Rule, component: str, ts: int, detail: dict[str, Any], out: list[AlarmEvent]
+    ) -> None:
+        """A further component raises an active alarm: one more occurrence, the raise's time kept."""
+        components = dev.components.setdefault(rule.id, set())
+        if component in components:
+            return  # the same component again: nothing new
+        components.add(component)
+        self.version += 1
+        out.append(
+            AlarmEvent(
+                kind="raised",
+                site=dev.site,
+                device_type=dev.device_type,
+                device_id=dev.device_id,
+                rule=rule.id,
+                severity=dev.active[rule.id][1],
+                ts=ts,
+                title=rule.title,
+                detail={**detail, "components": sorted(components)},
+            )
+        )
 
     def _status_offline(self, dev: _Device, ts: int, arrival_ms: int, out: list[AlarmEvent]) -> None:
         offline = dev.rules.offline
@@ -393,6 +445,7 @@ class Engine:
     ) -> None:
         _, severity = dev.active.pop(rid)
         dev.clearing.pop(rid, None)
+        dev.components.pop(rid, None)
         self.version += 1
         rule = dev.rules.by_id.get(rid)
         if detail is None:
@@ -465,6 +518,7 @@ class Engine:
                     "pending": dict(d.pending),
                     "clearing": dict(d.clearing),
                     "active": {rid: [ts, str(s)] for rid, (ts, s) in d.active.items()},
+                    "components": {rid: sorted(c) for rid, c in d.components.items() if c},
                 }
                 for d in self._devices.values()
             ],
@@ -500,6 +554,10 @@ class Engine:
                     dev.pending[rid] = began
             dev.active = {rid: (ts, Severity(s)) for rid, (ts, s) in item["active"].items()}
             dev.clearing = {rid: c for rid, c in item["clearing"].items() if rid in dev.active}
+            # Absent from snapshots written before components were tracked.
+            dev.components = {
+                rid: set(c) for rid, c in item.get("components", {}).items() if rid in dev.active
+            }
             self._devices[(dev.site, dev.device_id)] = dev
             # Alarms of rules the catalogue no longer has (or disabled) end with the restart.
             for rid in [r for r in dev.active if r not in rules.by_id]:

@@ -15,6 +15,7 @@ from ground.events import AlarmEvent
 from ground.severity import Severity
 from records.models import Alarm, Ticket
 from tickets.changes import ChangeKind, TicketChange
+from tickets.components import component_line, is_known, with_component
 from tickets.joins import report_for_alarm
 from tickets.lifecycle import Source, Status
 from tickets.outages import OUTAGE, OUTAGE_RULES, OutageIntake
@@ -89,7 +90,12 @@ class AlarmIntake(OutageIntake):
         now = self.clock()
         alarm = _active_alarm(s, event)
         raised_at = from_ms(event.ts)
-        again = alarm is not None and raised_at in (alarm.raised_at, alarm.last_seen)
+        again = (
+            alarm is not None
+            and raised_at in (alarm.raised_at, alarm.last_seen)
+            # Two components of one panel may raise in the same millisecond.
+            and is_known(alarm.detail, event)
+        )
         if alarm is not None and again and (alarm.ticket_id is not None or alarm.held):
             # The same raise again (a redelivery, a replay or a second worker): nothing new.
             return alarm.ticket_id
@@ -187,7 +193,7 @@ class AlarmIntake(OutageIntake):
                 source=Source(event.source),
                 title=f"{event.title} — {label}",
                 location=location_of(device) or event.detail.get("location"),
-                description=_component(event),
+                description=component_line(event),
                 opened_at=now,
                 response_due=now + timedelta(seconds=event.severity.response_due_s),
                 occurrences=1,
@@ -209,6 +215,7 @@ class AlarmIntake(OutageIntake):
             return ticket
         ticket.occurrences += 1
         ticket.last_occurrence_at = now
+        ticket.description = with_component(ticket.description, event)
         if event.severity > Severity(ticket.severity):
             self._raise_class(s, ticket, event.severity, event.rule, changes)
         else:
@@ -244,17 +251,6 @@ class AlarmIntake(OutageIntake):
                         s, ticket, actor, "alarm_acknowledged", {"alarm": alarm.id, "rule": alarm.rule}
                     )
             return alarm
-
-
-def _component(event: AlarmEvent) -> str | None:
-    """Which part of the device raised it, where the device says (a fire panel's detector)."""
-    inner = event.detail.get("detail")
-    if not isinstance(inner, dict) or not inner.get("component"):
-        return None
-    words = [f"Component {inner['component']}"]
-    if inner.get("description"):
-        words.append(str(inner["description"]))
-    return ": ".join(words)
 
 
 def _alarm_detail(event: AlarmEvent) -> dict[str, Any]:

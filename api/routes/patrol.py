@@ -97,7 +97,15 @@ def add_checkpoint(
     """Register a checkpoint (巡更點) and its tag."""
     mine_or_403(caller, body.site)
     cp_id = body.id or _default_id(body.tag, "cp")
-    cp = PatrolCheckpoint(id=cp_id, site=body.site, name=body.name, tag=body.tag, location=body.location)
+    cp = PatrolCheckpoint(
+        id=cp_id,
+        site=body.site,
+        name=body.name,
+        tag=body.tag,
+        location=body.location,
+        building=body.building,
+        floor=body.floor,
+    )
     with _answers():
         return checkpoint_public(patrol.add_checkpoint(cp))
 

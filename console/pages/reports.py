@@ -1,4 +1,7 @@
-"""The front desk's occupant report: device or place, what, contact; it opens an `occupant` ticket."""
+"""The front desk's occupant report: device or place, what, contact; it opens an `occupant` ticket.
+
+A report about a device or place with an open ticket joins that ticket instead (§4.2.1).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from api.routes.tickets import visible
 from console.pages.tickets import visible_sites
 from console.session import Visitor, checked, signed_in
 from console.web import render
@@ -54,7 +58,7 @@ def file_report(
     description: LongText = "",
     reporter: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    """Open the occupant's ticket and show it."""
+    """Open the occupant's ticket, or join the open one of its device or place, and show it."""
     if not SITE_OR_DEVICE_ID.fullmatch(site) or not visitor.caller.sees(site):
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"site {site} is not one of yours")
     if not title.strip():
@@ -72,5 +76,11 @@ def file_report(
         location=location.strip() or None,
         reporter=reporter.strip() or None,
     )
-    ticket = service.open_ticket(new, visitor.caller.name)
-    return RedirectResponse(f"/tickets/{ticket.id}?filed=1", status.HTTP_303_SEE_OTHER)
+    # A report about a device or place with an open ticket joins it (§4.2.1), as through the API.
+    ticket, joined = service.report(new, visitor.caller.name)
+    if not joined:
+        return RedirectResponse(f"/tickets/{ticket.id}?filed=1", status.HTTP_303_SEE_OTHER)
+    if not visible(visitor.caller, ticket):
+        # The front desk does not see an alarm's ticket; it hears which one the report joined.
+        return RedirectResponse(f"/report?joined={ticket.id}", status.HTTP_303_SEE_OTHER)
+    return RedirectResponse(f"/tickets/{ticket.id}?joined=1", status.HTTP_303_SEE_OTHER)

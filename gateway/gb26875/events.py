@@ -4,16 +4,16 @@ Component bits map to the fire_panel codes: fire alarm → FIRE_ALARM; fault and
 supervisory and shielded (屏蔽, disabled) → SUPERVISORY, since a disabled detector is a safety function
 lost, which the rules class with supervisory signals, not with routine faults; start or feedback of a
 fire, sprinkler or foam pump → PUMP_START; of a water-flow indicator, alarm valve or pressure switch →
-SPRINKLER_FLOW. A system status (type 1) counts as one more holder of its fire alarm, fault (bus fault
-too) and supervisory bits, and gives main_power_ok and backup_power_ok.
+SPRINKLER_FLOW. A system status (type 1) counts as one more component (`S01`) holding its fire alarm,
+fault (bus fault too) and supervisory bits, and gives main_power_ok and backup_power_ok.
 
-The rules keep one alarm per device and rule, so a code is cleared only when its last holder restores:
-a detector's restore must not clear the fire alarm another detector still holds.
+Each component's restore is a cleared naming it: the rules engine tracks a code per component and
+clears its alarm when the last one has restored, so a detector's restore does not clear the fire
+alarm another detector still holds, and the ticket lists every component that alarmed.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,7 +55,6 @@ class Panel:
 
     def __init__(self) -> None:
         self._status: dict[Key, int] = {}
-        self._holders: dict[str, set[Key]] = defaultdict(set)
         self._power: dict[tuple[int, int], tuple[bool, bool]] = {}
         self.metrics: Body | None = None  # the last telemetry sent
 
@@ -112,14 +111,10 @@ class Panel:
             was, now = old & condition.bits, status & condition.bits
             if bool(was) == bool(now):
                 continue
-            holders = self._holders[condition.code]
             if now:
-                holders.add(key)
                 out.append(_event(condition.code, "raised", base, flags(now), status, time))
             else:
-                holders.discard(key)
-                if not holders:
-                    out.append(_event(condition.code, "cleared", base, flags(was), status, time))
+                out.append(_event(condition.code, "cleared", base, flags(was), status, time))
         return out
 
 

@@ -208,6 +208,16 @@ def test_the_front_desk_files_an_occupants_report_and_follows_it(console: Consol
         "Mrs Chan, 12B, 5550 1234",
         "tank-1",
     )
+    # A second report about the same tank joins the open ticket rather than opening another.
+    page.goto(console.url + "/report")
+    page.get_by_label("Site").select_option("s1")
+    page.get_by_label("Device (optional)").select_option("tank-1")
+    page.get_by_label("What was reported").fill("Rusty water on the 14th floor too")
+    page.get_by_label("Contact (name, unit, phone)").fill("Mr Lee, 14A")
+    page.get_by_role("button", name="File the report").click()
+    page.wait_for_url(re.compile(rf".*/tickets/{ticket_id}\?joined=1$"))
+    assert f"#{ticket_id} was already open" in page.get_by_role("status").inner_text()
+    assert api.get(f"/api/v1/tickets/{ticket_id}").json()["occurrences"] == 2
     # Its progress, as the engineers work it.
     assert api.post(f"/api/v1/tickets/{ticket_id}/acknowledge").status_code == 200
     page.goto(console.url + "/report")

@@ -1,4 +1,4 @@
-"""A fire panel's statuses to contract events: which bits raise which codes, and when a code clears."""
+"""A fire panel's statuses to contract events: which bits raise which codes, and each component's restore."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ from gateway.gb26875.frames import TimeLabel
 from gateway.gb26875.units import ComponentFlag as C
 from gateway.gb26875.units import ComponentStatus, SystemStatus
 from gateway.gb26875.units import SystemFlag as S
+from ground.contract import Kind, Message
+from rules.catalogue import default_catalogue
+from rules.engine import Engine
 
 AT = TimeLabel(5, 30, 14, 18, 5, 24)
 
@@ -44,12 +47,26 @@ def test_a_fire_alarm_raises_once_and_its_restore_clears_with_the_component() ->
     assert panel.component(status(1, 23, C.NORMAL)) == []
 
 
-def test_a_code_clears_only_when_its_last_component_restores() -> None:
+def test_each_component_restores_on_its_own_and_the_rules_clear_with_the_last() -> None:
     panel = Panel()
-    assert codes(panel.component(status(1, 23, C.NORMAL | C.FIRE_ALARM))) == [("FIRE_ALARM", "raised")]
-    assert codes(panel.component(status(2, 5, C.NORMAL | C.FIRE_ALARM))) == [("FIRE_ALARM", "raised")]
-    assert panel.component(status(1, 23, C.NORMAL)) == []  # L02-A005 still in alarm
-    assert codes(panel.component(status(2, 5, C.NORMAL))) == [("FIRE_ALARM", "cleared")]
+    engine = Engine(default_catalogue())
+
+    def apply(events: list[dict[str, object]], ts: int) -> list[tuple[str, str]]:
+        out = [
+            e
+            for b in events
+            for e in engine.process(Message("s1", "fire_panel", "fp-1", Kind.EVENT, ts, None, b), ts)
+        ]
+        return [(e.kind, e.rule) for e in out]
+
+    first = panel.component(status(1, 23, C.NORMAL | C.FIRE_ALARM))
+    assert apply(first, 1000) == [("raised", "fire_alarm")]
+    second = panel.component(status(2, 5, C.NORMAL | C.FIRE_ALARM))
+    assert apply(second, 2000) == [("raised", "fire_alarm")]  # another component: the ticket hears of it
+    restored = panel.component(status(1, 23, C.NORMAL))
+    assert codes(restored) == [("FIRE_ALARM", "cleared")] and restored[0]["detail"]["component"] == "L01-A023"
+    assert apply(restored, 3000) == []  # L02-A005 still in alarm
+    assert apply(panel.component(status(2, 5, C.NORMAL)), 4000) == [("cleared", "fire_alarm")]
 
 
 def test_faults_shields_supervisory_and_actuations_map_to_the_contract_codes() -> None:
@@ -83,8 +100,9 @@ def test_system_status_holds_codes_and_reports_power_by_change() -> None:
     assert codes(events) == [("FIRE_ALARM", "raised")]
     assert events[0]["detail"]["component"] == "S01"
     assert telemetry == {"metrics": {"main_power_ok": True, "backup_power_ok": False}}
-    # The component's alarm and the system's are two holders: the code clears after both.
+    # The component's alarm and the system's are two components of the code, each restoring on its own.
     assert codes(panel.component(status(1, 23, C.NORMAL | C.FIRE_ALARM))) == [("FIRE_ALARM", "raised")]
-    assert panel.component(status(1, 23, C.NORMAL)) == []
+    assert codes(panel.component(status(1, 23, C.NORMAL))) == [("FIRE_ALARM", "cleared")]
     events, _ = panel.system(SystemStatus(1, 1, S.NORMAL | S.BUS_FAULT, AT))
     assert codes(events) == [("FIRE_ALARM", "cleared"), ("FAULT", "raised")]
+    assert events[0]["detail"]["component"] == "S01"

@@ -387,3 +387,56 @@ def test_guards_cannot_put_others_on_a_round_and_times_stay_sane(patrol: tuple[S
     )
     twice = {"route": "r-night", "guard": "g-1", "guards": ["g-1", "g-3", "g-3"], "start": now}
     assert api.post("/api/v1/patrol/rounds", twice).json()["guards"] == ["g-1", "g-3"]
+
+
+def test_an_alarm_where_a_round_is_walking_shows_as_a_verify_stop_until_the_guard_scans_there(
+    patrol: tuple[Service, Api], publisher: Publisher
+) -> None:
+    _service, api = patrol
+    for cp, floor in [("cp-lobby", "G"), ("cp-b2", "B2")]:
+        body = {
+            "id": cp,
+            "site": SITE,
+            "name": f"Checkpoint {cp}",
+            "tag": f"tag-{cp}",
+            "building": "A",
+            "floor": floor,
+        }
+        r = api.post("/api/v1/patrol/checkpoints", body)
+        assert r.status_code == 201, r.text
+        assert (r.json()["building"], r.json()["floor"]) == ("A", floor)
+    stops = [{"checkpoint": "cp-lobby", "after_min": 0}, {"checkpoint": "cp-b2", "after_min": 60}]
+    assert (
+        api.post(
+            "/api/v1/patrol/routes", {"id": "r-b2", "site": SITE, "name": "B2", "checkpoints": stops}
+        ).status_code
+        == 201
+    )
+    device = {"site": SITE, "device_id": "sump-1", "device_type": "sump_pit", "building": "A", "floor": "B2"}
+    assert api.post("/api/v1/devices", device).status_code == 201
+    start = datetime.now(UTC)
+    created = _round(api, start, route="r-b2")
+    publisher.publish_all([_scan(start, "tag-cp-lobby")])
+    wait_until(
+        lambda: api.get(f"/api/v1/patrol/rounds/{created['id']}").json()["started_at"] is not None,
+        what="started",
+    )
+    ts = int(datetime.now(UTC).timestamp() * 1000)
+    publisher.publish_all(
+        [("facility/v1/s1/sump_pit/sump-1/telemetry", {"ts": ts, "seq": 1, "metrics": {"level_pct": 97}})]
+    )
+
+    def verify() -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = api.get(f"/api/v1/patrol/rounds/{created['id']}").json()["verify"]
+        return found
+
+    wait_until(lambda: len(verify()) == 1, what="a verify stop")
+    [stop] = verify()
+    assert (stop["checkpoint"], stop["status"], stop["device_id"]) == ("cp-b2", "pending", "sump-1")
+    publisher.publish_all([_scan(datetime.now(UTC), "tag-cp-b2")])
+    wait_until(lambda: verify()[0]["status"] == "verified", what="the stop verified")
+    audit = api.get(f"/api/v1/tickets/{stop['ticket']}").json()["audit"]
+    [verified] = [e for e in audit if e["action"] == "verified"]
+    assert verified["actor"] == "g-1" and verified["detail"]["result"] == "checked, nothing found"
+    # The detour an hour early: the round's own stop at cp-b2 still waits for its time.
+    assert _statuses(api, created["id"])["cp-b2"] == "pending"

@@ -651,3 +651,46 @@ def test_a_replay_without_ticks_raises_what_a_live_run_with_ticks_raised() -> No
     assert any(CATALOGUE.rule(e.rule).for_ms for e in raised), "and rules with a duration"
     assert sorted(map(key, live_events)) == sorted(map(key, replay_events))
     assert live.active() == replay.active()
+
+
+# Components of a fire panel.
+
+
+@pytest.mark.parametrize("code,rule_id", [("FIRE_ALARM", "fire_alarm"), ("FAULT", "fire_panel_fault")])
+def test_each_component_is_tracked_and_the_alarm_clears_with_the_last(code: str, rule_id: str) -> None:
+    d = Device(Engine(CATALOGUE), "fire_panel", "fp-1")
+    first = d.event(1 * S, code, "raised", zone="3F", component="smoke-0031")
+    assert brief(first) == [("raised", rule_id, str(CATALOGUE.rule(rule_id).severity), 1 * S)]
+    assert first[0].detail["components"] == ["smoke-0031"]
+    second = d.event(2 * S, code, "raised", zone="3F", component="smoke-0032")
+    # The same alarm raised again by another component: the ticket hears of it.
+    assert [(e.kind, e.ts - T0, e.detail["components"]) for e in second] == [
+        ("raised", 2 * S, ["smoke-0031", "smoke-0032"])
+    ]
+    assert d.event(3 * S, code, "raised", component="smoke-0032") == []  # known already
+    assert d.event(4 * S, code, "cleared", component="smoke-0031") == []  # 0032 still in alarm
+    assert d.engine.active() == [(SITE, "fp-1", rule_id)]
+    cleared = d.event(5 * S, code, "cleared", component="smoke-0032")
+    assert [(e.kind, e.ts - T0) for e in cleared] == [("cleared", 5 * S)]
+    assert d.engine.active() == []
+
+
+def test_a_clear_without_a_component_clears_every_component() -> None:
+    d = Device(Engine(CATALOGUE), "fire_panel", "fp-1")
+    d.event(1 * S, "FIRE_ALARM", "raised", component="smoke-0031")
+    d.event(2 * S, "FIRE_ALARM", "raised", component="heat-0007")
+    assert brief(d.event(3 * S, "FIRE_ALARM", "cleared")) == [("cleared", "fire_alarm", "emergency", 3 * S)]
+    # A fresh alarm afterwards starts a fresh list of components.
+    again = d.event(4 * S, "FIRE_ALARM", "raised", component="heat-0007")
+    assert again[0].detail["components"] == ["heat-0007"]
+
+
+def test_components_in_alarm_survive_a_restart() -> None:
+    d = Device(Engine(CATALOGUE), "fire_panel", "fp-1")
+    d.event(1 * S, "SUPERVISORY", "raised", component="valve-01")
+    d.event(2 * S, "SUPERVISORY", "raised", component="valve-02")
+    d.engine = _restart(d.engine)
+    assert d.event(3 * S, "SUPERVISORY", "cleared", component="valve-01") == []
+    assert brief(d.event(4 * S, "SUPERVISORY", "cleared", component="valve-02")) == [
+        ("cleared", "supervisory", "major", 4 * S)
+    ]
