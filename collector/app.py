@@ -20,17 +20,17 @@ from collector.mqttclient import ReadAheadClient
 from collector.sequence import Verdict
 from collector.stores import TimeSeriesStore
 from collector.stores.factory import open_store
+from collector.subscriptions import SubscriptionMemory
 from collector.writer import Writer
 from ground.clock import now_ms
 from ground.contract import (
-    ALL_TOPICS,
-    SUBSCRIPTIONS,
     ContractError,
     Message,
     decode,
     decode_gateway_status,
     is_alarm_topic,
     is_gateway_status_topic,
+    subscriptions,
 )
 from ground.datalock import DataDirLock
 from ground.settings import Settings
@@ -108,7 +108,13 @@ class Collector:
         self._dead_letters = 0
         latest = self.inbox.latest_dead_letters_by_topic(LAST_DEAD_MAX)
         self._last_dead: dict[str, str] = dict(reversed(latest))
-        self._subscriptions: tuple[str, ...] = (ALL_TOPICS,)
+        # Every site's topics, or only this worker's sites (FACILITY_SITES).
+        self._filters = subscriptions(settings.sites)
+        self._subscriptions: tuple[str, ...] = self._filters.wide
+        self._memory = SubscriptionMemory(settings.data_dir / "subscriptions.json")
+        # Whatever an earlier run's session may hold, remembered before anything new is subscribed.
+        self._held = self._memory.held() | set(self._filters.wide) | set(self._filters.devices)
+        self._memory.remember(self._held)
         self.connected = threading.Event()
         self._checkpointed_at = time.monotonic()
         self._lines_since_checkpoint = False
@@ -138,6 +144,7 @@ class Collector:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
+        client.on_unsubscribe = self._on_unsubscribe
         client.on_message = self._on_message
         return client
 
@@ -151,23 +158,35 @@ class Collector:
 
     def _on_subscribe(self, client: mqtt.Client, _u: Any, _mid: int, reasons: Any, _p: Any) -> None:
         failed = [r for r in reasons if r.is_failure]
-        if failed and self._subscriptions == (ALL_TOPICS,):
+        if failed and self._subscriptions == self._filters.wide:
             log.warning(
                 "broker refused %s (%s): subscribing to the device topics only; messages on other"
                 " topics under facility/ will not be seen or counted",
-                ALL_TOPICS,
+                ", ".join(self._filters.wide),
                 failed,
             )
-            self._subscriptions = SUBSCRIPTIONS
-            client.subscribe([(topic, 1) for topic in SUBSCRIPTIONS])
+            self._subscriptions = self._filters.devices
+            client.subscribe([(topic, 1) for topic in self._subscriptions])
         elif failed:
             log.error("broker refused a subscription: %s", failed)
         else:
-            # The session persists: a subscription of an earlier run would deliver each message twice.
-            others = SUBSCRIPTIONS if self._subscriptions == (ALL_TOPICS,) else (ALL_TOPICS,)
-            client.unsubscribe(list(others))
+            # The session persists: a subscription of an earlier run (the other set, or sites this
+            # worker no longer serves) would deliver each message twice or to two workers.
+            others = sorted(self._held - set(self._subscriptions))
+            if others:
+                client.unsubscribe(others)
             log.info("subscribed to %s", ", ".join(self._subscriptions))
             self.connected.set()
+
+    def _on_unsubscribe(self, _c: mqtt.Client, _u: Any, _mid: int, _reasons: Any, _p: Any) -> None:
+        # The broker holds only the current filters now; a later run need not unsubscribe the rest.
+        try:
+            self._memory.remember(self._subscriptions)
+            self._held = frozenset(self._subscriptions)
+        except OSError:
+            log.warning(
+                "could not remember the subscriptions; the next start unsubscribes again", exc_info=True
+            )
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self.connected.clear()

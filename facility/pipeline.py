@@ -55,8 +55,10 @@ class Pipeline:
         set_aside: SetAside,
         alarm_client: mqtt.Client | None = None,
         unapplied: Sequence[dict[str, Any]] = (),
+        state_id: int = 1,
     ) -> None:
         self.engine = engine
+        self.state_id = state_id  # the snapshot's row: one per worker where several share the records
         self.tickets = tickets
         self.devices = devices
         self.db = db
@@ -277,9 +279,9 @@ class Pipeline:
             state["unapplied"] = [event_to_dict(e) for e in self._unapplied]
             self._unapplied_changed = False
         with self.state_db.session() as s:
-            row = s.get(EngineState, 1)
+            row = s.get(EngineState, self.state_id)
             if row is None:
-                s.add(EngineState(id=1, saved_at=datetime.now(UTC), state=state))
+                s.add(EngineState(id=self.state_id, saved_at=datetime.now(UTC), state=state))
             else:
                 row.saved_at, row.state = datetime.now(UTC), state
         self._saved_version = version
@@ -312,10 +314,10 @@ def event_from_dict(doc: dict[str, Any]) -> AlarmEvent:
     return AlarmEvent(**{**doc, "severity": Severity(doc["severity"])})
 
 
-def load_engine_state(db: Database) -> dict[str, Any] | None:
-    """The engine's last snapshot, if any."""
+def load_engine_state(db: Database, state_id: int = 1) -> dict[str, Any] | None:
+    """The engine's last snapshot, if any (a worker's own, by its `state_id`)."""
     with db.read() as s:
-        row = s.get(EngineState, 1)
+        row = s.get(EngineState, state_id)
         return row.state if row else None
 
 

@@ -23,7 +23,9 @@ from api.app import ServiceContext, create_app
 from api.auth import TokenBook
 from collector.stores.factory import open_store
 from facility.pipeline import load_engine_state, move_engine_state
+from facility.resolutions import Resolutions
 from facility.wiring import Resources, counters, wire
+from facility.worker import drop_foreign_timers, engine_state_id, timers_table
 from ground.datalock import DataDirLock
 from ground.settings import Settings
 from maintenance import windows as maintenance_windows
@@ -33,6 +35,7 @@ from records.models import Device, EngineState
 from rules.catalogue import Catalogue, default_rules_path, load_rules
 from rules.engine import Engine
 from tickets import deadlines, escalation
+from tickets.changes import TicketChange
 from tickets.notify import Dispatcher, LogNotifier
 from tickets.recipientsfile import RecipientsFile
 
@@ -43,6 +46,8 @@ TIMER_REPAIR_S = 300
 MAINTENANCE_S = 60
 # How soon after a maintenance window ends what it held and still holds opens its ticket.
 WINDOWS_S = 30.0
+# How soon a worker hears that one of its sites' tickets was resolved through another worker.
+RESOLUTIONS_S = 2.0
 
 
 class Service:
@@ -64,7 +69,7 @@ class Service:
         self.store = open_store(settings)
         self.catalogue: Catalogue = load_rules(settings.rules_file or default_rules_path())
         self.state_db = self._state_db()
-        state = load_engine_state(self.state_db)
+        state = load_engine_state(self.state_db, engine_state_id(settings))
         self.engine = Engine(self.catalogue, state)
         self.devices = DeviceDirectory(self.db)
         # People are told through the outbox; the log keeps a line of each notification.
@@ -72,7 +77,11 @@ class Service:
         self.recipients = RecipientsFile(settings.recipients_file or settings.data_dir / "recipients.yaml")
         self.alarm_client = self._alarm_client() if settings.publish_alarms else None
         self.scheduler = BackgroundScheduler(
-            jobstores={"default": SQLAlchemyJobStore(engine=self._jobs_engine()), "memory": MemoryJobStore()},
+            jobstores={
+                # A worker of several keeps its timers in a table of its own (facility/worker.py).
+                "default": SQLAlchemyJobStore(engine=self._jobs_engine(), tablename=timers_table(settings)),
+                "memory": MemoryJobStore(),
+            },
             timezone=UTC,
         )
         self.timer_jobs = Dispatcher([], name="timers", maxsize=0)
@@ -112,6 +121,16 @@ class Service:
             for device in self.devices.load_inventory(settings.inventory_file):
                 self.register(device)
         self.tokens = TokenBook(self.db, settings.admin_token)
+        # A worker of several hears of its sites' tickets resolved through another worker's API.
+        self.resolutions = (
+            Resolutions(self.db, settings.sites, self._resolved_elsewhere) if settings.sites else None
+        )
+
+    def _resolved_elsewhere(self, change: TicketChange) -> None:
+        """A resolve heard from the records: the engine's latched alarms cleared, the timers set again."""
+        self.pipeline.on_ticket_change(change)
+        self.escalation.on_change(change)
+        self.deadlines.on_change(change)
 
     def _jobs_engine(self) -> SqlEngine:
         """Where the timers persist: the records database, or with SQLite a file of their own.
@@ -185,6 +204,8 @@ class Service:
         # Patrol deadlines: each round keeps its next one, so a restart loses none.
         self._every(TICK_S, self.patrol.sweep, "patrol-deadlines")
         self._every(WINDOWS_S, self._release_windows, "maintenance-windows")
+        if self.resolutions is not None:
+            self._every(RESOLUTIONS_S, self.resolutions.poll, "resolutions", next_run_time=datetime.now(UTC))
         self._every(600, self.patrol.schedule_plans, "patrol-plans", next_run_time=datetime.now(UTC))
         # Calendar work orders whose open time has come (and the use index, for devices seen since).
         self._every(
@@ -194,6 +215,8 @@ class Service:
             86_400, self.maintenance.check_licences, "licence-expiry", next_run_time=datetime.now(UTC)
         )
         self.scheduler.start()
+        if self.settings.sites is not None:
+            drop_foreign_timers(self.scheduler, self.db, self.settings.sites)
         # Tickets whose timers were lost (killed between the ticket and its timers, a full disk) get
         # them back now, and every few minutes after.
         self._repair_timers()

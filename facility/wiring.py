@@ -16,6 +16,7 @@ from collector.inbox import DeadLetter
 from collector.lineprotocol import Point
 from collector.stores.base import TimeSeriesStore
 from facility.pipeline import Pipeline
+from facility.worker import engine_state_id
 from ground.settings import Settings
 from maintenance.service import MaintenanceService, on_ticket_action
 from maintenance.timeline import WorkOrderRecorder
@@ -143,6 +144,7 @@ def wire(settings: Settings, res: Resources) -> Parts:
         set_aside=set_aside,
         alarm_client=res.alarm_client,
         unapplied=res.unapplied,
+        state_id=engine_state_id(settings),
     )
     escalation = Escalation(
         res.scheduler,
@@ -152,9 +154,17 @@ def wire(settings: Settings, res: Resources) -> Parts:
         settings.renotify_s,
         settings.escalate_emergency_s,
         settings.escalate_major_s,
+        sites=settings.sites,
     )
     # Overdue marks and faults that persist past their ticket's resolution.
-    deadlines = Deadlines(res.scheduler, tickets, res.dispatcher, res.timer_jobs, settings.reopen_cooldown_s)
+    deadlines = Deadlines(
+        res.scheduler,
+        tickets,
+        res.dispatcher,
+        res.timer_jobs,
+        settings.reopen_cooldown_s,
+        sites=settings.sites,
+    )
     patrol = PatrolService(
         res.db,
         tickets,
@@ -166,10 +176,11 @@ def wire(settings: Settings, res: Resources) -> Parts:
         ),
         ZoneInfo(settings.timezone),
         record=record,
+        sites=settings.sites,
     )
     # An alarm's ticket opened asks the rounds walking its place now to look (a verify stop).
     tickets.listeners.append(patrol.on_ticket_change)
-    maintenance = MaintenanceService(res.db, tickets, zone=ZoneInfo(settings.timezone))
+    maintenance = MaintenanceService(res.db, tickets, zone=ZoneInfo(settings.timezone), sites=settings.sites)
     # Each work order done becomes a point for the on-plan panel.
     tickets.listeners.append(WorkOrderRecorder(res.db, record, ZoneInfo(settings.timezone)))
     collector = Collector(
@@ -184,6 +195,7 @@ def wire(settings: Settings, res: Resources) -> Parts:
         pipeline.take_readings,
         functools.partial(counters, collector, pipeline),
         collector.add_lines,
+        sites=settings.sites,
     )
     record.bind(collector.add_lines)
     set_aside.bind(collector.add_dead_letters)

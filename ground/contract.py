@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -22,6 +23,27 @@ SUBSCRIPTIONS = (
 # subscriptions above would never receive it. SUBSCRIPTIONS are the fallback where a broker's ACL
 # refuses the wider one.
 ALL_TOPICS = "facility/#"
+
+
+class Subscriptions(NamedTuple):
+    """The collector's topic filters: the wide ones, and the device ones where an ACL refuses those."""
+
+    wide: tuple[str, ...]
+    devices: tuple[str, ...]
+
+
+def subscriptions(sites: Iterable[str] | None = None) -> Subscriptions:
+    """The filters for every site, or for these sites only (a worker that serves some of them)."""
+    if sites is None:
+        return Subscriptions((ALL_TOPICS,), SUBSCRIPTIONS)
+    ordered = sorted(sites)
+    return Subscriptions(
+        tuple(f"{TOPIC_ROOT}/{site}/#" for site in ordered),
+        tuple(
+            f"{TOPIC_ROOT}/{site}/+/+/{kind}" for site in ordered for kind in ("telemetry", "event", "status")
+        ),
+    )
+
 
 SITE_OR_DEVICE_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")  # a site id or a device id
 _DEVICE_TYPE = re.compile(r"[a-z][a-z0-9_]*")

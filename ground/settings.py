@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import ssl
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from ground.contract import SITE_OR_DEVICE_ID
 
 
 class MqttEndpoint:
@@ -63,6 +65,10 @@ class Settings(BaseSettings):
         default=None, description="Broker URL; unset: `facility demo` starts an embedded broker."
     )
     mqtt_client_id: str = "facility-collector"
+    # A worker of several: it subscribes to these sites' topics only and runs only their timers.
+    sites: Annotated[frozenset[str] | None, NoDecode] = Field(
+        default=None, description="Comma-separated site ids this worker serves; unset: every site."
+    )
     mqtt_ca_file: Path | None = Field(default=None, description="CA certificate(s) for mqtts://.")
     mqtt_cert_file: Path | None = Field(default=None, description="Client certificate for mqtts://.")
     mqtt_key_file: Path | None = Field(default=None, description="Client certificate's key.")
@@ -129,6 +135,19 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r} (e.g. Asia/Shanghai, UTC)") from None
         return value
+
+    @field_validator("sites", mode="before")
+    @classmethod
+    def _site_list(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        sites = frozenset(part.strip() for part in value.split(",") if part.strip())
+        bad = sorted(site for site in sites if not SITE_OR_DEVICE_ID.fullmatch(site))
+        if bad:
+            raise ValueError(
+                f"not site ids: {', '.join(map(repr, bad))} (expected {SITE_OR_DEVICE_ID.pattern})"
+            )
+        return sites or None
 
     @field_validator("mqtt_url")
     @classmethod

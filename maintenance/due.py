@@ -23,9 +23,15 @@ class CalendarDue:
     """Opens the calendar work orders that have come due, for every plan and device it covers."""
 
     def __init__(
-        self, db: Database, orders: WorkOrders, clock: Callable[[], datetime], lock: threading.RLock
+        self,
+        db: Database,
+        orders: WorkOrders,
+        clock: Callable[[], datetime],
+        lock: threading.RLock,
+        sites: frozenset[str] | None = None,
     ) -> None:
         self.db = db
+        self.sites = sites  # whose plans the timer opens; None: every site
         self.orders = orders
         self.clock = clock
         self._lock = lock  # with the use counts, which a calendar work order starts again
@@ -33,8 +39,11 @@ class CalendarDue:
     def open_due(self) -> int:
         """Timer: open what has come due; returns how many work orders were opened."""
         opened = 0
+        q = select(MaintenancePlan.id).where(MaintenancePlan.every.is_not(None))
+        if self.sites is not None:
+            q = q.where(MaintenancePlan.site.in_(sorted(self.sites)))
         with self.db.read() as s:
-            plan_ids = list(s.scalars(select(MaintenancePlan.id).where(MaintenancePlan.every.is_not(None))))
+            plan_ids = list(s.scalars(q))
         for plan_id in plan_ids:
             try:
                 opened += self._open_plan(plan_id)

@@ -68,6 +68,7 @@ class MaintenanceService:
         tickets: TicketService,
         clock: Callable[[], datetime] = utcnow,
         zone: ZoneInfo = UTC_ZONE,
+        sites: frozenset[str] | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -75,7 +76,8 @@ class MaintenanceService:
         self._lock = threading.RLock()
         self.records = MaintenanceRecords(db, clock)
         self.orders = WorkOrders(db, tickets, clock)
-        self.calendar = CalendarDue(db, self.orders, clock, self._lock)
+        # A worker of several opens only its own sites' calendar work orders.
+        self.calendar = CalendarDue(db, self.orders, clock, self._lock, sites)
         self.meter = UseMeter(db, self.orders, self._lock)
         self.licences = LicenceWatch(db, tickets, clock, self._lock)
         # Before the collector's first batch: a restarted service counts from the first reading.

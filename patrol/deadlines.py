@@ -43,8 +43,10 @@ class RoundJudge:
         emit: Callable[[list[AlarmEvent]], None],
         lock: threading.RLock,
         record: Sink | None = None,
+        sites: frozenset[str] | None = None,
     ) -> None:
         self.db = db
+        self.sites = sites  # whose rounds the sweep judges; None: every site
         self.timing = timing
         self.clock = clock
         self.emit = emit
@@ -54,14 +56,13 @@ class RoundJudge:
     def due(self) -> list[int]:
         """The rounds whose next deadline has passed."""
         now = self.clock()
+        q = select(PatrolRound.id).where(
+            PatrolRound.next_deadline.is_not(None), PatrolRound.next_deadline <= now
+        )
+        if self.sites is not None:
+            q = q.where(PatrolRound.site.in_(sorted(self.sites)))
         with self.db.read() as s:
-            return list(
-                s.scalars(
-                    select(PatrolRound.id).where(
-                        PatrolRound.next_deadline.is_not(None), PatrolRound.next_deadline <= now
-                    )
-                )
-            )
+            return list(s.scalars(q))
 
     def sweep(self) -> int:
         """Judge the rounds whose deadline passed; returns how many."""

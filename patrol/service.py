@@ -55,6 +55,7 @@ class PatrolService:
         zone: ZoneInfo = UTC_ZONE,
         clock: Callable[[], datetime] = utcnow,
         record: Sink | None = None,
+        sites: frozenset[str] | None = None,
     ) -> None:
         self.db = db
         self.tickets = tickets
@@ -64,7 +65,8 @@ class PatrolService:
         self.clock = clock
         self._lock = threading.RLock()
         self.records = PatrolRecords(db, self.timing, zone, clock, self._lock)
-        self.judge = RoundJudge(db, self.timing, clock, emit, self._lock, record)
+        # A worker of several judges only its own sites' rounds on the deadline timer.
+        self.judge = RoundJudge(db, self.timing, clock, emit, self._lock, record, sites)
         self.verify = VerifyStops(db, tickets, self.timing, clock)
         self.intake = Intake(db, tickets, self.timing, clock, emit, self.judge.judge, self._lock, self.verify)
 

@@ -44,9 +44,12 @@ class Deadlines:
     dispatcher: Dispatcher  # notifications
     timers: Dispatcher  # scheduling, off the caller's path and never dropped
     reopen_cooldown_s: int = 3600
+    sites: frozenset[str] | None = None  # a worker's own sites (FACILITY_SITES); None: every site
 
     def on_change(self, change: TicketChange) -> None:
         """Ticket listener: set the ticket's timers again, on the timers' thread."""
+        if self.sites is not None and change.site not in self.sites:
+            return  # another worker's ticket: its own repair sees it
         if change.kind in MOVING:
             self.timers.submit(lambda: self._sync(change.ticket_id))
 
@@ -75,7 +78,7 @@ class Deadlines:
         """
         present = {job.id for job in self.scheduler.get_jobs()}
         now, repaired = datetime.now(UTC), 0
-        for timing in self.tickets.timings():
+        for timing in self.tickets.timings(self.sites):
             missing = {
                 job_id: at
                 for job_id, at in deadlines(timing, self.reopen_cooldown_s).items()

@@ -53,9 +53,12 @@ class Escalation:
     renotify_s: int = 300
     escalate_emergency_s: int = 900
     escalate_major_s: int = 1800
+    sites: frozenset[str] | None = None  # a worker's own sites (FACILITY_SITES); None: every site
 
     def on_change(self, change: TicketChange) -> None:
         """Ticket listener: hands the change to the timers' thread, off the caller's path."""
+        if self.sites is not None and change.site not in self.sites:
+            return  # another worker's ticket (acted on through this one's API): its own repair sees it
         self.timers.submit(lambda: self._on_change(change))
 
     def _on_change(self, change: TicketChange) -> None:
@@ -102,7 +105,7 @@ class Escalation:
         present = {job.id for job in self.scheduler.get_jobs()}
         repaired = 0
         now = datetime.now(UTC)
-        for ticket in self.tickets.unacknowledged((Severity.MAJOR, Severity.EMERGENCY)):
+        for ticket in self.tickets.unacknowledged((Severity.MAJOR, Severity.EMERGENCY), self.sites):
             wanted = self._timers(ticket.ticket_id, ticket.severity)
             if ticket.escalation_level > 0:
                 wanted.pop(f"escalate-{ticket.ticket_id}", None)

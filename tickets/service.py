@@ -66,13 +66,17 @@ class TicketService(TicketTiming, ReportIntake):
             self._audit(s, ticket, SYSTEM, "escalated", {"level": ticket.escalation_level})
             return self._change(ticket, ChangeKind.ESCALATED)
 
-    def unacknowledged(self, severities: Sequence[Severity]) -> list[Unacknowledged]:
-        """Open tickets of these classes that nobody has acknowledged yet."""
+    def unacknowledged(
+        self, severities: Sequence[Severity], sites: frozenset[str] | None = None
+    ) -> list[Unacknowledged]:
+        """Open tickets of these classes that nobody has acknowledged yet, of these sites or all."""
         q = (
             select(Ticket.id, Ticket.severity, Ticket.response_due, Ticket.escalation_level)
             .where(Ticket.status == Status.OPEN.value, Ticket.severity.in_([sev.value for sev in severities]))
             .order_by(Ticket.id)
         )
+        if sites is not None:
+            q = q.where(Ticket.site.in_(sorted(sites)))
         with self.db.read() as s:
             return [
                 Unacknowledged(ticket_id, Severity(severity), due, level)

@@ -101,9 +101,11 @@ class StatusWriter:
         readings: Callable[[], dict[str, int]],
         counters: Callable[[], dict[str, float]],
         sink: Sink,
+        sites: frozenset[str] | None = None,
     ) -> None:
         self.devices = devices
         self.tickets = tickets
+        self.sites = sites  # a worker of several writes its own sites' counts; None: every site
         self.readings = readings
         self.counters = counters
         self.sink = sink
@@ -132,6 +134,8 @@ class StatusWriter:
                 counts["devices_online" if state else "devices_offline"] += 1
         points = []
         for site in sorted(sites.keys() | alarms.keys() | readings.keys() | open_tickets.keys()):
+            if self.sites is not None and site not in self.sites:
+                continue
             counts = sites.get(site, {"devices": 0.0, "devices_online": 0.0, "devices_offline": 0.0})
             counts.update(count_by_class(alarms.get(site, ())))
             counts["tickets_open"] = float(open_tickets.get(site, 0))

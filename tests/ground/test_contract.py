@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ground.contract import ContractError, Kind, Message, decode, parse_topic
+from ground.contract import SUBSCRIPTIONS, ContractError, Kind, Message, decode, parse_topic, subscriptions
 
 T = "facility/v1/site-a/elevator/elev-1/telemetry"
 NOW = 1_795_749_124_123
@@ -234,3 +234,15 @@ def test_detail_depth_and_size_are_bounded() -> None:
 def test_a_payload_nested_past_the_parser_is_refused_with_a_reason() -> None:
     with pytest.raises(ContractError, match="nested too deeply"):
         decode("facility/v1/s/fire_panel/f/event", b"[" * 30_000 + b"]" * 30_000, NOW)
+
+
+def test_subscriptions_for_every_site_or_a_worker_s_sites() -> None:
+    assert subscriptions() == (("facility/#",), SUBSCRIPTIONS)
+    wide, devices = subscriptions({"s02", "s01"})
+    assert wide == ("facility/v1/s01/#", "facility/v1/s02/#")
+    assert devices[:3] == (
+        "facility/v1/s01/+/+/telemetry",
+        "facility/v1/s01/+/+/event",
+        "facility/v1/s01/+/+/status",
+    )
+    assert len(devices) == 6

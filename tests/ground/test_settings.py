@@ -57,3 +57,15 @@ def test_cli_refuses_invalid_settings_with_exit_code_2(
     monkeypatch.setenv("FACILITY_BATCH_SIZE", "0")
     assert main(["dead-letters"]) == 2
     assert "batch_size" in capsys.readouterr().err
+
+
+def test_sites_are_a_comma_separated_list_of_site_ids_and_a_bad_one_is_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FACILITY_SITES", "s01, s02,,s01")
+    assert Settings(_env_file=None).sites == frozenset({"s01", "s02"})  # type: ignore[call-arg]
+    monkeypatch.setenv("FACILITY_SITES", "")
+    assert Settings(_env_file=None).sites is None  # type: ignore[call-arg]
+    monkeypatch.setenv("FACILITY_SITES", "s01,Tower A")
+    with pytest.raises(ValidationError, match=r"(?s)sites.*'Tower A'"):
+        Settings(_env_file=None)  # type: ignore[call-arg]
