@@ -32,6 +32,7 @@ FAULT_RECORD = {
     "emergency_plan_started": True,
     "leadership_informed": True,
     "temporary_measures": "none needed",
+    "cause_class": "staff",
 }
 
 

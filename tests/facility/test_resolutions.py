@@ -5,6 +5,7 @@ from __future__ import annotations
 from facility.resolutions import Resolutions
 from ground.clock import now_ms
 from records.db import Database
+from records.states import CauseClass
 from tests.conftest import FedPipeline
 from tickets.actions import ActionFields
 from tickets.lifecycle import Action
@@ -18,6 +19,7 @@ RESOLVED = ActionFields(
     emergency_plan_started=True,
     leadership_informed=True,
     temporary_measures="none needed",
+    cause_class=CauseClass.STAFF,
 )
 
 
