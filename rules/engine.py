@@ -30,7 +30,7 @@ the last one clears. A cleared event without a component (a panel reset) clears 
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
+from typing import Any, Literal
 
 from ground.contract import Kind, Message
 from ground.events import AlarmEvent
@@ -380,19 +380,8 @@ class Engine:
             return  # the same component again: nothing new
         components.add(component)
         self.version += 1
-        out.append(
-            AlarmEvent(
-                kind="raised",
-                site=dev.site,
-                device_type=dev.device_type,
-                device_id=dev.device_id,
-                rule=rule.id,
-                severity=dev.active[rule.id][1],
-                ts=ts,
-                title=rule.title,
-                detail={**detail, "components": sorted(components)},
-            )
-        )
+        detail = {**detail, "components": sorted(components)}
+        out.append(_event("raised", dev, rule.id, dev.active[rule.id][1], ts, rule.title, detail))
 
     def _status_offline(self, dev: _Device, ts: int, arrival_ms: int, out: list[AlarmEvent]) -> None:
         offline = dev.rules.offline
@@ -421,19 +410,7 @@ class Engine:
     ) -> None:
         dev.active[rule.id] = (ts, rule.severity)
         self.version += 1
-        out.append(
-            AlarmEvent(
-                kind="raised",
-                site=dev.site,
-                device_type=dev.device_type,
-                device_id=dev.device_id,
-                rule=rule.id,
-                severity=rule.severity,
-                ts=ts,
-                title=rule.title,
-                detail=detail,
-            )
-        )
+        out.append(_event("raised", dev, rule.id, rule.severity, ts, rule.title, detail))
 
     def _clear(
         self,
@@ -451,19 +428,7 @@ class Engine:
         if detail is None:
             detail = self._detail(rule, dev.values) if rule is not None else {}
         title = rule.title if rule is not None else rid
-        out.append(
-            AlarmEvent(
-                kind="cleared",
-                site=dev.site,
-                device_type=dev.device_type,
-                device_id=dev.device_id,
-                rule=rid,
-                severity=severity,
-                ts=ts,
-                title=title,
-                detail=detail,
-            )
-        )
+        out.append(_event("cleared", dev, rid, severity, ts, title, detail))
 
     # Devices.
 
@@ -563,3 +528,26 @@ class Engine:
             for rid in [r for r in dev.active if r not in rules.by_id]:
                 self._clear(dev, rid, dev.last_ts or 0, self._backlog)
         self.version = int(state.get("version", 0)) + 1
+
+
+def _event(
+    kind: Literal["raised", "cleared"],
+    dev: _Device,
+    rule_id: str,
+    severity: Severity,
+    ts: int,
+    title: str,
+    detail: dict[str, Any],
+) -> AlarmEvent:
+    """An alarm event of one of the device's rules."""
+    return AlarmEvent(
+        kind=kind,
+        site=dev.site,
+        device_type=dev.device_type,
+        device_id=dev.device_id,
+        rule=rule_id,
+        severity=severity,
+        ts=ts,
+        title=title,
+        detail=detail,
+    )

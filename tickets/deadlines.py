@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from apscheduler.jobstores.base import JobLookupError
 
 from tickets.escalation import Scheduler
+from tickets.jobtarget import JobTarget
 from tickets.notify import Dispatcher
 from tickets.service import ChangeKind, TicketChange, TicketService
 from tickets.timing import JOB_PREFIXES, Due, Timing, deadlines
@@ -112,28 +112,20 @@ class Deadlines:
                 self._add(job_id, at)
 
 
-_active: Deadlines | None = None
-_active_lock = threading.Lock()
+_target = JobTarget[Deadlines]("deadlines")
 
 
 def activate(deadlines_: Deadlines) -> None:
     """Make these the deadlines the persisted jobs run on; a second one in the process is refused."""
-    global _active
-    with _active_lock:
-        if _active is not None and _active is not deadlines_:
-            raise RuntimeError("another service's deadlines are active in this process; stop it first")
-        _active = deadlines_
+    _target.activate(deadlines_)
 
 
 def deactivate(deadlines_: Deadlines) -> None:
     """Jobs that fire from now on find no deadlines (and do nothing), unless others are active."""
-    global _active
-    with _active_lock:
-        if _active is deadlines_:
-            _active = None
+    _target.deactivate(deadlines_)
 
 
 def fire(prefix: str, ticket_id: int) -> None:
     """Job: a ticket's deadline (see Deadlines.fire)."""
-    if _active is not None:
-        _active.fire(prefix, ticket_id)
+    if (live := _target.live) is not None:
+        live.fire(prefix, ticket_id)

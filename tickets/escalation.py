@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,6 +18,7 @@ from typing import Any, Protocol
 from apscheduler.jobstores.base import JobLookupError
 
 from ground.severity import Severity
+from tickets.jobtarget import JobTarget
 from tickets.notify import Dispatcher
 from tickets.service import ChangeKind, TicketChange, TicketService
 
@@ -154,38 +154,26 @@ class Escalation:
             self.dispatcher.notify(change, "escalated")
 
 
-_active: Escalation | None = None
-_active_lock = threading.Lock()
+_target = JobTarget[Escalation]("escalation")
 
 
 def activate(escalation: Escalation) -> None:
-    """Make `escalation` the one the persisted jobs run on; a second one in the process is refused.
-
-    A job names only its ticket, so two services in one process would each run the other's jobs
-    on their own records.
-    """
-    global _active
-    with _active_lock:
-        if _active is not None and _active is not escalation:
-            raise RuntimeError("another service's escalation is active in this process; stop it first")
-        _active = escalation
+    """Make `escalation` the one the persisted jobs run on; a second one in the process is refused."""
+    _target.activate(escalation)
 
 
 def deactivate(escalation: Escalation) -> None:
     """Jobs that fire from now on find no escalation (and do nothing), unless another is active."""
-    global _active
-    with _active_lock:
-        if _active is escalation:
-            _active = None
+    _target.deactivate(escalation)
 
 
 def renotify(ticket_id: int) -> None:
     """Job: re-notify (see Escalation.renotify)."""
-    if _active is not None:
-        _active.renotify(ticket_id)
+    if (live := _target.live) is not None:
+        live.renotify(ticket_id)
 
 
 def escalate(ticket_id: int) -> None:
     """Job: escalate (see Escalation.escalate)."""
-    if _active is not None:
-        _active.escalate(ticket_id)
+    if (live := _target.live) is not None:
+        live.escalate(ticket_id)
