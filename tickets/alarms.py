@@ -19,19 +19,12 @@ from tickets.components import component_line, is_known, with_component
 from tickets.joins import report_for_alarm
 from tickets.lifecycle import Source, Status
 from tickets.outages import OUTAGE, OUTAGE_RULES, OutageIntake
-from tickets.store import SYSTEM, NotFound, location_of, log, reopen, resolve_due
+from tickets.store import SYSTEM, NotFound, active_alarm, location_of, log, resolve_due
 
 
 def _active_alarm(s: Session, event: AlarmEvent) -> Alarm | None:
-    """The device's active alarm of the event's rule, if any (at most one: a partial unique index)."""
-    return s.scalars(
-        select(Alarm).where(
-            Alarm.site == event.site,
-            Alarm.device_id == event.device_id,
-            Alarm.rule == event.rule,
-            Alarm.active.is_(True),
-        )
-    ).one_or_none()
+    """The device's active alarm of the event's rule, if any."""
+    return active_alarm(s, event.site, event.device_id, event.rule)
 
 
 class AlarmIntake(OutageIntake):
@@ -165,16 +158,10 @@ class AlarmIntake(OutageIntake):
         # Locked (PostgreSQL) so a person's action on the same ticket waits for this one.
         ticket = s.scalars(select(Ticket).where(Ticket.alarm_key == key).with_for_update()).one_or_none()
         if ticket is not None and ticket.status == Status.RESOLVED:
-            assert ticket.resolved_at is not None
-            if now - ticket.resolved_at <= timedelta(seconds=self.reopen_cooldown_s):
-                self._audit(s, ticket, SYSTEM, "reopen", {"by_rule": event.rule, "recurrence": True})
-                reopen(ticket, now)
-                changes.append(self._change(ticket, ChangeKind.REOPENED))
+            if self._recent(ticket, now):
+                self._reopen_recurrence(s, ticket, now, event.rule, changes)
             else:
-                # Resolved long enough ago that this is a new fault: close the old ticket.
-                ticket.status, ticket.closed_at, ticket.alarm_key = Status.CLOSED, now, None
-                self._audit(s, ticket, SYSTEM, "close", {"reason": "new fault after the cooldown"})
-                s.flush()
+                self._close_as_past(s, ticket, now, "new fault after the cooldown")
                 ticket = None
         if ticket is None and (ticket := report_for_alarm(s, event.site, event.device_id, key)):
             # An occupant reported this device's fault first: the alarm joins that ticket.

@@ -30,7 +30,7 @@ from rules.parents import GATEWAY_OFFLINE
 from rules.rule import OFFLINE
 from tickets.changes import ChangeKind, TicketChange
 from tickets.lifecycle import Source, Status
-from tickets.store import OPEN_STATUSES, SYSTEM, TicketStore, reopen, resolve_due
+from tickets.store import OPEN_STATUSES, SYSTEM, TicketStore, active_alarm, resolve_due
 
 OUTAGE = "outage"  # the rule of an incident ticket
 OUTAGE_RULES = frozenset({OFFLINE, GATEWAY_OFFLINE})
@@ -53,40 +53,35 @@ class OutageIntake(TicketStore):
         """
         if self.outage_devices <= 0:
             return None
-        incident = self._open_incident(s, alarm.site)
-        if incident is None:
+        # Locked (PostgreSQL) so a person's action on the incident waits for this one.
+        incident = s.scalars(
+            select(Ticket).where(Ticket.alarm_key == outage_key(alarm.site)).with_for_update()
+        ).one_or_none()
+        if incident is not None and incident.status == Status.RESOLVED and not self._recent(incident, now):
+            # Devices offline again soon after are the same trouble; later, a new one.
+            self._close_as_past(s, incident, now, "new outage after the cooldown")
+            incident = None
+        if incident is not None and incident.status in OPEN_STATUSES:
+            self._attach(s, incident, alarm, now, changes)
+        else:
             if alarm.rule == GATEWAY_OFFLINE or self._gateway_down(s, alarm):
                 together = [alarm]
             else:
                 together = self._offline_together(s, alarm)
                 if len(together) + waiting < self.outage_devices:
                     return None
-            incident = self._new_incident(s, alarm.site, now, changes)
+            if incident is None:
+                incident = self._new_incident(s, alarm.site, now, changes)
+            else:  # resolved within the cooldown
+                self._reopen_recurrence(s, incident, now, OFFLINE, changes)
+                incident.occurrences = 0  # counts the devices that join again
             for child in together:
                 self._attach(s, incident, child, now, changes)
-        else:
-            self._attach(s, incident, alarm, now, changes)
         if alarm.rule == GATEWAY_OFFLINE:
             # Devices behind it that went silent first, and raised no incident yet, join it too.
             for child in self._behind_gateway(s, alarm):
                 self._attach(s, incident, child, now, changes)
         return incident
-
-    def _open_incident(self, s: Session, site: str) -> Ticket | None:
-        """The site's incident while it is open; a resolved one within the cooldown is reopened."""
-        incident = s.scalars(
-            select(Ticket).where(Ticket.alarm_key == outage_key(site)).with_for_update()
-        ).one_or_none()
-        if incident is None or incident.status in OPEN_STATUSES:
-            return incident
-        # Resolved: devices offline again soon after are the same trouble, later a new one.
-        assert incident.resolved_at is not None
-        if self.clock() - incident.resolved_at > timedelta(seconds=self.reopen_cooldown_s):
-            incident.status, incident.closed_at, incident.alarm_key = Status.CLOSED, self.clock(), None
-            self._audit(s, incident, SYSTEM, "close", {"reason": "new outage after the cooldown"})
-            s.flush()
-            return None
-        return None
 
     def _offline_together(self, s: Session, alarm: Alarm) -> list[Alarm]:
         """Active offline alarms of the site raised within the window of this one (it included)."""
@@ -110,7 +105,7 @@ class OutageIntake(TicketStore):
         device = self._device(s, alarm.site, alarm.device_id)
         if device is None or device.gateway is None:
             return False
-        return self._active(s, alarm.site, device.gateway, GATEWAY_OFFLINE) is not None
+        return active_alarm(s, alarm.site, device.gateway, GATEWAY_OFFLINE) is not None
 
     def _behind_gateway(self, s: Session, gateway_alarm: Alarm) -> list[Alarm]:
         """Active offline alarms of the devices that report through this gateway, not yet in an incident."""
@@ -128,25 +123,8 @@ class OutageIntake(TicketStore):
             )
         )
 
-    @staticmethod
-    def _active(s: Session, site: str, device_id: str, rule: str) -> Alarm | None:
-        return s.scalars(
-            select(Alarm).where(
-                Alarm.site == site, Alarm.device_id == device_id, Alarm.rule == rule, Alarm.active.is_(True)
-            )
-        ).one_or_none()
-
     def _new_incident(self, s: Session, site: str, now: datetime, changes: list[TicketChange]) -> Ticket:
-        """A new incident for the site, or the one resolved within the cooldown, reopened."""
-        incident = s.scalars(
-            select(Ticket).where(Ticket.alarm_key == outage_key(site)).with_for_update()
-        ).one_or_none()
-        if incident is not None:
-            self._audit(s, incident, SYSTEM, "reopen", {"by_rule": OFFLINE, "recurrence": True})
-            reopen(incident, now)
-            incident.occurrences = 0
-            changes.append(self._change(incident, ChangeKind.REOPENED))
-            return incident
+        """A new incident for the site."""
         incident = Ticket(
             site=site,
             device_id=None,

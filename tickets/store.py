@@ -15,7 +15,7 @@ from ground.clock import utcnow
 from ground.events import AlarmEvent
 from ground.severity import Severity
 from records.db import Database
-from records.models import AuditEntry, Device, Ticket
+from records.models import Alarm, AuditEntry, Device, Ticket
 from tickets.changes import ChangeKind, Listener, TicketChange
 from tickets.lifecycle import Status
 
@@ -116,6 +116,25 @@ class TicketStore:
         self._audit(s, ticket, SYSTEM, "class_raised", detail)
         changes.append(self._change(ticket, ChangeKind.CLASS_RAISED))
 
+    def _recent(self, ticket: Ticket, now: datetime) -> bool:
+        """Resolved within the reopen cooldown: a recurrence now is the same fault, not a new one."""
+        assert ticket.resolved_at is not None
+        return now - ticket.resolved_at <= timedelta(seconds=self.reopen_cooldown_s)
+
+    def _reopen_recurrence(
+        self, s: Session, ticket: Ticket, now: datetime, rule: str | None, changes: list[TicketChange]
+    ) -> None:
+        """A resolved ticket's fault is back within the cooldown: open it again, audited and heard."""
+        self._audit(s, ticket, SYSTEM, "reopen", {"by_rule": rule, "recurrence": True})
+        reopen(ticket, now)
+        changes.append(self._change(ticket, ChangeKind.REOPENED))
+
+    def _close_as_past(self, s: Session, ticket: Ticket, now: datetime, reason: str) -> None:
+        """Close a ticket resolved long enough ago that a recurrence is a new fault, freeing its key."""
+        ticket.status, ticket.closed_at, ticket.alarm_key = Status.CLOSED, now, None
+        self._audit(s, ticket, SYSTEM, "close", {"reason": reason})
+        s.flush()
+
     def _tell(self, changes: Sequence[TicketChange]) -> None:
         for change in changes:
             for listener in self.listeners:
@@ -123,6 +142,15 @@ class TicketStore:
                     listener(change)
                 except Exception:
                     log.exception("ticket listener %r failed on %s", listener, change)
+
+
+def active_alarm(s: Session, site: str, device_id: str, rule: str) -> Alarm | None:
+    """The device's active alarm of a rule, if any (at most one: a partial unique index)."""
+    return s.scalars(
+        select(Alarm).where(
+            Alarm.site == site, Alarm.device_id == device_id, Alarm.rule == rule, Alarm.active.is_(True)
+        )
+    ).one_or_none()
 
 
 def reopen(ticket: Ticket, now: datetime) -> None:
