@@ -32,29 +32,19 @@ class QualityRecords:
         """The records of [since, until) of some sites (None: every site), tickets judged at now."""
         now = self.clock()
 
-        def of_sites(q: Select[Any], column: Any) -> Select[Any]:
-            return q if sites is None else q.where(column.in_(sorted(sites)))
+        def within(q: Select[Any], site: Any, at: Any, row_id: Any) -> Select[Any]:
+            """Rows of the sites whose time `at` falls in the period, oldest first."""
+            if sites is not None:
+                q = q.where(site.in_(sorted(sites)))
+            return q.where(at >= since, at < until).order_by(at, row_id)
 
         with self.db.read() as s:
-            tickets = s.scalars(
-                of_sites(select(Ticket), Ticket.site)
-                .where(Ticket.opened_at >= since, Ticket.opened_at < until)
-                .order_by(Ticket.opened_at, Ticket.id)
-            ).all()
-            alarms = s.scalars(
-                of_sites(select(Alarm), Alarm.site)
-                .where(Alarm.raised_at >= since, Alarm.raised_at < until)
-                .order_by(Alarm.raised_at, Alarm.id)
-            ).all()
-            rounds = s.scalars(
-                of_sites(select(PatrolRound).options(selectinload(PatrolRound.visits)), PatrolRound.site)
-                .where(PatrolRound.start >= since, PatrolRound.start < until)
-                .order_by(PatrolRound.start, PatrolRound.id)
-            ).all()
+            tickets = s.scalars(within(select(Ticket), Ticket.site, Ticket.opened_at, Ticket.id)).all()
+            alarms = s.scalars(within(select(Alarm), Alarm.site, Alarm.raised_at, Alarm.id)).all()
+            with_visits = select(PatrolRound).options(selectinload(PatrolRound.visits))
+            rounds = s.scalars(within(with_visits, PatrolRound.site, PatrolRound.start, PatrolRound.id)).all()
             orders = s.scalars(
-                of_sites(select(WorkOrder), WorkOrder.site)
-                .where(WorkOrder.due_at >= since, WorkOrder.due_at < until)
-                .order_by(WorkOrder.due_at, WorkOrder.id)
+                within(select(WorkOrder), WorkOrder.site, WorkOrder.due_at, WorkOrder.id)
             ).all()
             per_type = select(Device.device_type, func.count()).group_by(Device.device_type)
             if sites is not None:
