@@ -149,34 +149,34 @@ class Pipeline:
         )
         self._offline_last()
         budget = OFFLINE_RUN  # offline alarms per call: the rest wait for the next message or tick
-        single = False  # after a run the records refused: its events one at a time, to find the one
         while self._unapplied:
-            if self._unapplied[0].rule == OFFLINE and budget <= 0:
-                break
-            run = [] if single else self._offline_run()
-            budget -= max(len(run), self._unapplied[0].rule == OFFLINE)
-            single = False
-            if len(run) > 1:
-                # An outage's offline alarms come by the thousand: a transaction per run, not per alarm,
-                # so a fire alarm behind them waits for seconds, not minutes.
-                try:
-                    ids = self.tickets.apply_alarms(run, [_waiting(offline, e) for e in run])
-                except Exception as exc:
-                    for e in run:  # not recorded: counted again on the next try
-                        offline[e.site] += e.kind == "raised"
-                    if is_transient(exc):
-                        log.warning("could not record %d offline alarms (%s); they wait", len(run), exc)
-                        break
-                    single = True
-                    continue
-                points.extend(alarm_point(e, ticket_id) for e, ticket_id in zip(run, ids, strict=True))
-                self.alarm_events += len(run)
-                devices.update((e.site, e.device_id) for e in run)
-                for _ in run:
-                    self._unapplied.popleft()
-                self._unapplied_changed = True
-                continue
             event = self._unapplied[0]
+            if event.rule == OFFLINE:
+                if budget <= 0:
+                    break
+                run = self._offline_run()
+                if len(run) > 1:
+                    # An outage's offline alarms come by the thousand: a transaction per run, not per
+                    # alarm, so a fire alarm behind them waits for seconds, not minutes.
+                    budget -= len(run)
+                    try:
+                        ids = self.tickets.apply_alarms(run, [_waiting(offline, e) for e in run])
+                    except Exception as exc:
+                        for e in run:  # not recorded: counted again on the next try
+                            offline[e.site] += e.kind == "raised"
+                        if is_transient(exc):
+                            log.warning("could not record %d offline alarms (%s); they wait", len(run), exc)
+                            break
+                        # The records refused one of them: this one alone, below, to find it.
+                    else:
+                        points.extend(alarm_point(e, ticket) for e, ticket in zip(run, ids, strict=True))
+                        self.alarm_events += len(run)
+                        devices.update((e.site, e.device_id) for e in run)
+                        for _ in run:
+                            self._unapplied.popleft()
+                        self._unapplied_changed = True
+                        continue
+                budget -= 1
             waiting = _waiting(offline, event)
             try:
                 points.append(alarm_point(event, self.tickets.apply_alarm(event, offline_waiting=waiting)))
