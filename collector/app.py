@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import collections
-import functools
 import logging
 import signal
 import threading
@@ -14,9 +13,9 @@ from typing import Any, NamedTuple
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from collector.inbox import DeadLetter, Inbox, PendingLine, truncated
+from collector.inbox import DeadLetter, Inbox, truncated
 from collector.lineprotocol import format_message
-from collector.mqttclient import ReadAheadClient
+from collector.mqttclient import Publish, ReadAheadClient
 from collector.sequence import Verdict
 from collector.stores import TimeSeriesStore
 from collector.stores.factory import open_store
@@ -53,25 +52,19 @@ LAST_DEAD_MAX = 10_000
 MessageHandler = Callable[[Sequence[Message]], None]
 
 
-class Received(NamedTuple):
-    """A message as paho handed it over, with when it arrived."""
-
-    topic: str
-    payload: bytes
-    mid: int
-    qos: int
-    received_ms: int
-    retain: bool
-
-
-# Built from a plain tuple on paho's thread, once per message: a third of the named constructor's cost.
-_received = functools.partial(tuple.__new__, Received)
+# A message as it came off the wire: (topic, payload, mid, qos, received_ms, retain). A plain tuple,
+# built once per message on the network thread and unpacked once in the decoding loop.
+Received = Publish
 
 
 class Decoded(NamedTuple):
-    """A batch decoded: lines to buffer, dead letters, and the messages accepted for the handlers."""
+    """A batch decoded: lines to buffer, dead letters, and the messages accepted for the handlers.
 
-    lines: list[PendingLine]
+    `untimed`: indexes of the lines whose ts is the receive time, for the buffer's seq replay.
+    """
+
+    lines: list[str]
+    untimed: list[int]
     dead: list[DeadLetter]
     accepted: list[Message]
 
@@ -122,13 +115,13 @@ class Collector:
         self._stopping = False
         # A deque and an event rather than queue.Queue: no lock round trip per message.
         self._received: collections.deque[Received] = collections.deque()
-        self._derived: collections.deque[PendingLine] = collections.deque()
+        self._derived: collections.deque[str] = collections.deque()
         self._set_aside: collections.deque[DeadLetter] = collections.deque()
         self._waiting = False
         self._arrived = threading.Event()
         self._client = self._make_client()
 
-    def _make_client(self) -> mqtt.Client:
+    def _make_client(self) -> ReadAheadClient:
         endpoint = self.settings.mqtt
         client = ReadAheadClient(
             CallbackAPIVersion.VERSION2,
@@ -145,7 +138,7 @@ class Collector:
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
         client.on_unsubscribe = self._on_unsubscribe
-        client.on_message = self._on_message
+        client.on_publishes = self._on_publishes
         return client
 
     def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
@@ -193,12 +186,8 @@ class Collector:
         if reason != 0:
             log.warning("disconnected from the broker (%s); reconnecting", reason)
 
-    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        try:
-            topic = msg.topic
-        except UnicodeDecodeError:
-            topic = repr(msg._topic)
-        self._received.append(_received((topic, bytes(msg.payload), msg.mid, msg.qos, now_ms(), msg.retain)))
+    def _on_publishes(self, messages: list[Received]) -> None:
+        self._received.extend(messages)
         if self._waiting:
             self._arrived.set()
         while len(self._received) > QUEUE_MAX and not self._stopping:
@@ -211,7 +200,7 @@ class Collector:
         connection that writes it, and the writer stores them with the readings. `lines` are
         (line protocol, time in ms) pairs.
         """
-        self._derived.extend(PendingLine(line, "", "", None, ts, True) for line, ts in lines)
+        self._derived.extend(line for line, _ts in lines)
         if self._waiting:
             self._arrived.set()
 
@@ -234,7 +223,7 @@ class Collector:
         lines = [derived.popleft() for _ in range(len(derived))]
         dead = [set_aside.popleft() for _ in range(len(set_aside))]
         try:
-            self.inbox.append(lines, dead, stored_through=self.writer.stored_through)
+            batch = self.inbox.append(lines, dead, derived=True, stored_through=self.writer.stored_through)
         except Exception:
             log.exception("could not buffer %d derived point(s); trying again", len(lines) + len(dead))
             derived.extendleft(reversed(lines))
@@ -242,7 +231,8 @@ class Collector:
             time.sleep(0.5)
             return
         self._dead_letters += len(dead)
-        self.writer.notify(len(lines))
+        if batch is not None:
+            self.writer.hand(batch, lines)
 
     def run(self, stop: threading.Event) -> None:
         """Collect until `stop` is set; then disconnect, leaving anything unacknowledged to the broker."""
@@ -322,17 +312,14 @@ class Collector:
                 handler(decoded.accepted)
             except Exception:
                 log.exception("message handler %r failed", handler)
-        lines, dead, accepted = self._buffer(batch, decoded)
+        _lines, _untimed, dead, accepted = self._buffer(batch, decoded)
         self._remember_dead(dead)
-        for item in batch:
-            if item.qos:
-                self._client.ack(item.mid, item.qos)
+        self._client.ack_many([item[2] for item in batch if item[3]])
         # The service's own alarm topics come back under facility/#: they are no device's messages.
-        own = sum(1 for item in batch if "/alarms/" in item.topic and is_alarm_topic(item.topic))
+        own = sum(1 for item in batch if "/alarms/" in item[0] and is_alarm_topic(item[0]))
         self.received += len(batch) - own
         self.accepted += len(accepted)
         self._dead_letters += len(dead)
-        self.writer.notify(len(lines))
 
     def _buffer(self, batch: Sequence[Received], decoded: Decoded) -> Decoded:
         """Commit a decoded batch to the buffer; returns what was committed. Retries until it is durable.
@@ -357,21 +344,25 @@ class Collector:
             decoded = self._decode(batch)
 
     def _append(self, decoded: Decoded) -> Decoded:
-        lines, dead = decoded.lines, decoded.dead
+        """Commit one decoded batch, then hand its lines to the writer."""
+        lines = decoded.lines
         checkpoint = self._checkpoint_due(bool(lines))
-        self.inbox.append(
+        batch = self.inbox.append(
             lines,
-            dead,
+            decoded.dead,
+            untimed=decoded.untimed,
             stored_through=self.writer.stored_through,
             checkpoint=self.tracker.take_dirty() if checkpoint else None,
         )
         if checkpoint:
             self._checkpointed_at = time.monotonic()
             self._lines_since_checkpoint = False
+        if batch is not None:
+            self.writer.hand(batch, lines)
         return decoded
 
     def _commit_one_by_one(self, batch: Sequence[Received]) -> Decoded:
-        lines: list[PendingLine] = []
+        lines: list[str] = []
         dead: list[DeadLetter] = []
         accepted: list[Message] = []
         for item in batch:
@@ -379,7 +370,7 @@ class Collector:
                 one = self._append(self._decode([item]))
             except Exception as exc:
                 self.tracker = self.inbox.load_tracker()
-                topic, payload, received = item.topic, item.payload, item.received_ms
+                topic, payload, _mid, _qos, received, _retain = item
                 reason = f"could not buffer: {exc!r}"[:500]
                 letter = DeadLetter(received, "buffer", topic, reason, truncated(payload))
                 self.inbox.append((), [letter])
@@ -388,7 +379,7 @@ class Collector:
             lines += one.lines
             dead += one.dead
             accepted += one.accepted
-        return Decoded(lines, dead, accepted)
+        return Decoded(lines, [], dead, accepted)
 
     def _checkpoint_due(self, new_lines: bool) -> bool:
         self._lines_since_checkpoint |= new_lines
@@ -411,7 +402,8 @@ class Collector:
                 self._lines_since_checkpoint = False
 
     def _decode(self, batch: Sequence[Received]) -> Decoded:
-        lines: list[PendingLine] = []
+        lines: list[str] = []
+        untimed: list[int] = []
         dead: list[DeadLetter] = []
         accepted: list[Message] = []
         observe = self.tracker.observe
@@ -430,7 +422,9 @@ class Collector:
                 if not (retained and not m.ts_given):
                     # A retained status without its own time is one the broker replays on every
                     # subscribe; it is not a new reading. The rules still see it.
-                    lines.append(PendingLine(format_message(m), m.site, m.device_id, m.seq, m.ts, m.ts_given))
+                    if not m.ts_given:
+                        untimed.append(len(lines))
+                    lines.append(format_message(m))
                 accepted.append(m)
             except ContractError as exc:
                 if is_alarm_topic(topic):
@@ -453,7 +447,7 @@ class Collector:
                 log.exception("unexpected error on a message from %s", topic)
                 reason = f"internal error: {exc!r}"[:500]
                 dead.append(DeadLetter(received, "decode", topic, reason, truncated(payload)))
-        return Decoded(lines, dead, accepted)
+        return Decoded(lines, untimed, dead, accepted)
 
     def _remember_dead(self, dead: Sequence[DeadLetter]) -> None:
         """Remember the last committed dead letter of each topic it names (decoding's only)."""

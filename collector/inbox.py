@@ -1,36 +1,40 @@
 """The collector's durable buffer: an SQLite file (WAL) that holds what was received until it is stored.
 
 A message is acknowledged to the broker only after its line is committed here, so a crash or a
-store outage loses nothing that was acknowledged; the pending table is also the spool that drains
-in order when the store comes back. Dead letters live in the same file.
+store outage loses nothing that was acknowledged; the spool is also what drains in order when the
+store comes back. Each commit of the collector is one row of the spool, its lines as one JSON
+array: a row per reading cost as much as everything else the collector did with it. Dead letters
+live in the same file.
 
 Per-device `seq` state is checkpointed every few seconds rather than with every append (a row
-per device per batch would cost as much as the lines themselves). Each pending line keeps its
-device and seq, and lines are deleted only up to the checkpoint, so after a crash the state is
-rebuilt exactly: the checkpoint, then the lines after it replayed in order.
+per device per batch would cost as much as the lines themselves). Batches are deleted only up to
+the checkpoint, so after a crash the state is rebuilt exactly: the checkpoint, then the device
+lines of the batches after it, parsed back and replayed in order.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from collector.lineprotocol import parse_line
 from collector.sequence import DeviceSeq, SeqTracker
+
+log = logging.getLogger(__name__)
 
 PAYLOAD_KEEP_BYTES = 1024
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS pending (
+CREATE TABLE IF NOT EXISTS spool (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
-    line TEXT NOT NULL,
-    site TEXT NOT NULL,
-    device_id TEXT NOT NULL,
-    seq INTEGER,
-    ts INTEGER NOT NULL,
-    ts_given INTEGER NOT NULL
+    lines TEXT NOT NULL,          -- JSON array of line-protocol lines
+    count INTEGER NOT NULL,
+    untimed TEXT,                 -- JSON array: indexes of lines whose ts is the receive time
+    derived INTEGER NOT NULL      -- 1: the service's own points, no device's seq
 );
 CREATE TABLE IF NOT EXISTS checkpoint (
     name TEXT PRIMARY KEY,
@@ -56,16 +60,7 @@ CREATE TABLE IF NOT EXISTS device_seq (
 );
 """
 
-
-class PendingLine(NamedTuple):
-    """A line to store, with the device and seq it came from."""
-
-    line: str
-    site: str
-    device_id: str
-    seq: int | None
-    ts: int
-    ts_given: bool
+_dump_lines = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 class DeadLetter(NamedTuple):
@@ -96,6 +91,7 @@ class Inbox:
         # FULL: a commit survives power loss, not only a process crash.
         self.db.execute(f"PRAGMA synchronous={synchronous}")
         self.db.executescript(_SCHEMA)
+        self._upgrade_line_rows()
         row = self.db.execute("SELECT value FROM checkpoint WHERE name = 'seq'").fetchone()
         self._checkpoint_id: int = row[0] if row else 0
         self._removed_through = 0
@@ -106,26 +102,30 @@ class Inbox:
 
     def append(
         self,
-        lines: Sequence[PendingLine],
+        lines: Sequence[str],
         dead: Sequence[DeadLetter] = (),
         *,
+        untimed: Sequence[int] = (),
+        derived: bool = False,
         stored_through: int = 0,
         checkpoint: Iterable[tuple[tuple[str, str], DeviceSeq]] | None = None,
-    ) -> None:
-        """Commit lines and dead letters, drop stored lines and maybe checkpoint seq state, at once.
+    ) -> int | None:
+        """Commit lines as one batch with dead letters, drop stored batches and maybe checkpoint, at once.
 
-        One connection does all the writing: a second writer (the time-series writer deleting
-        what it stored) would make each append wait on SQLite's lock. `checkpoint` is the seq
-        state of the devices changed since the last checkpoint, including by these lines.
+        Returns the batch's id (None without lines). One connection does all the writing: a second
+        writer (the time-series writer deleting what it stored) would make each append wait on
+        SQLite's lock. `untimed`: indexes of lines whose ts is the receive time, not the device's;
+        `derived`: the service's own points. `checkpoint` is the seq state of the devices changed
+        since the last checkpoint, including by these lines.
         """
         checkpoint_id = self._checkpoint_id
+        batch: int | None = None
         with self._transaction() as db:
             if lines:
-                db.executemany(
-                    "INSERT INTO pending (line, site, device_id, seq, ts, ts_given)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    lines,
-                )
+                batch = db.execute(
+                    "INSERT INTO spool (lines, count, untimed, derived) VALUES (?, ?, ?, ?)",
+                    (_dump_lines(lines), len(lines), json.dumps(list(untimed)) if untimed else None, derived),
+                ).lastrowid
             if dead:
                 db.executemany(
                     "INSERT INTO dead_letters (received_at, stage, topic, reason, payload)"
@@ -133,31 +133,43 @@ class Inbox:
                     dead,
                 )
             if checkpoint is not None:
-                db.executemany(
-                    "INSERT OR REPLACE INTO device_seq VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        (site, dev, d.high, d.high_ts, json.dumps(sorted(d.missing)), d.lost, d.duplicates)
-                        for (site, dev), d in checkpoint
-                    ),
-                )
-                last = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'pending'").fetchone()
+                _save_seq(db, checkpoint)
+                last = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'spool'").fetchone()
                 checkpoint_id = last[0] if last else 0
                 db.execute("INSERT OR REPLACE INTO checkpoint VALUES ('seq', ?)", (checkpoint_id,))
             removable = min(stored_through, checkpoint_id)
             if removable > self._removed_through:
-                db.execute("DELETE FROM pending WHERE id <= ?", (removable,))
+                db.execute("DELETE FROM spool WHERE id <= ?", (removable,))
         self._checkpoint_id = checkpoint_id
         self._removed_through = max(removable, self._removed_through)
+        return batch
 
-    def take(self, limit: int, after: int = 0) -> list[tuple[int, str]]:
-        """The oldest pending lines with ids above `after`, at most `limit`, with their ids."""
-        return self.db.execute(
-            "SELECT id, line FROM pending WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
-        ).fetchall()
+    def take(self, limit: int, after: int = 0) -> list[tuple[int, list[str]]]:
+        """The oldest batches with ids above `after`, whole, until they hold `limit` lines or more."""
+        batches: list[tuple[int, list[str]]] = []
+        count = 0
+        for batch, lines, n in self.db.execute(
+            "SELECT id, lines, count FROM spool WHERE id > ? ORDER BY id", (after,)
+        ):
+            batches.append((batch, json.loads(lines)))
+            count += n
+            if count >= limit:
+                break
+        return batches
+
+    def stored_before(self) -> int:
+        """The id below the oldest batch waiting: every batch up to it is stored."""
+        first = self.db.execute("SELECT min(id) FROM spool").fetchone()[0]
+        return self.last_batch() if first is None else int(first) - 1
+
+    def last_batch(self) -> int:
+        """The id of the newest batch ever committed, 0 before the first."""
+        last = self.db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'spool'").fetchone()
+        return int(last[0]) if last else 0
 
     def pending_count(self) -> int:
         """Lines received and not yet stored."""
-        return int(self.db.execute("SELECT count(*) FROM pending").fetchone()[0])
+        return int(self.db.execute("SELECT coalesce(sum(count), 0) FROM spool").fetchone()[0])
 
     def add_dead_letters(self, dead: Sequence[DeadLetter]) -> None:
         """Set aside messages or points with their reasons."""
@@ -192,22 +204,43 @@ class Inbox:
         return int(self.db.execute("SELECT count(*) FROM dead_letters").fetchone()[0])
 
     def load_tracker(self) -> SeqTracker:
-        """The seq state as committed: the last checkpoint, then the lines after it replayed."""
-        rows = self.db.execute("SELECT * FROM device_seq").fetchall()
-        tracker = SeqTracker(
-            {
-                (site, dev): DeviceSeq(high, high_ts, set(json.loads(missing)), lost, dups)
-                for site, dev, high, high_ts, missing, lost, dups in rows
-            }
-        )
+        """The seq state as committed: the last checkpoint, then the device lines after it replayed."""
+        tracker = SeqTracker(_load_seq(self.db))
         replay = self.db.execute(
-            "SELECT site, device_id, seq, ts, ts_given FROM pending"
-            " WHERE id > ? AND seq IS NOT NULL ORDER BY id",
+            "SELECT lines, untimed FROM spool WHERE id > ? AND NOT derived ORDER BY id",
             (self._checkpoint_id,),
         )
-        for site, device_id, seq, ts, ts_given in replay:
-            tracker.observe((site, device_id), seq, ts, bool(ts_given))
+        for lines, untimed in replay:
+            _replay(tracker, json.loads(lines), set(json.loads(untimed)) if untimed else set())
         return tracker
+
+    def _upgrade_line_rows(self) -> None:
+        """Move a spool kept a row per line (the layout before batches) into one batch, state and all."""
+        if not self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'pending'").fetchone():
+            return
+        with self._transaction() as db:
+            row = db.execute("SELECT value FROM checkpoint WHERE name = 'seq'").fetchone()
+            tracker = SeqTracker(_load_seq(db))
+            rows = db.execute("SELECT id, line, site, device_id, seq, ts, ts_given FROM pending ORDER BY id")
+            lines: list[str] = []
+            untimed: list[int] = []
+            for line_id, line, site, device_id, seq, ts, ts_given in rows:
+                if seq is not None and line_id > (row[0] if row else 0):
+                    tracker.observe((site, device_id), seq, ts, bool(ts_given))
+                if not ts_given:
+                    untimed.append(len(lines))
+                lines.append(line)
+            _save_seq(db, tracker.devices.items())
+            if lines:
+                # Already counted in the state just saved: marked derived so it is not replayed again.
+                db.execute(
+                    "INSERT INTO spool (lines, count, untimed, derived) VALUES (?, ?, ?, 1)",
+                    (_dump_lines(lines), len(lines), json.dumps(untimed) if untimed else None),
+                )
+            last = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'spool'").fetchone()
+            db.execute("INSERT OR REPLACE INTO checkpoint VALUES ('seq', ?)", (last[0] if last else 0,))
+            db.execute("DROP TABLE pending")
+        log.info("moved %d buffered line(s) into the batch spool", len(lines))
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self.db)
@@ -225,3 +258,32 @@ class _Transaction:
 
     def __exit__(self, exc_type: object, *_: object) -> None:
         self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _load_seq(db: sqlite3.Connection) -> dict[tuple[str, str], DeviceSeq]:
+    return {
+        (site, dev): DeviceSeq(high, high_ts, set(json.loads(missing)), lost, dups)
+        for site, dev, high, high_ts, missing, lost, dups in db.execute("SELECT * FROM device_seq")
+    }
+
+
+def _save_seq(db: sqlite3.Connection, state: Iterable[tuple[tuple[str, str], DeviceSeq]]) -> None:
+    db.executemany(
+        "INSERT OR REPLACE INTO device_seq VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            (site, dev, d.high, d.high_ts, json.dumps(sorted(d.missing)), d.lost, d.duplicates)
+            for (site, dev), d in state
+        ),
+    )
+
+
+def _replay(tracker: SeqTracker, lines: Sequence[str], untimed: set[int]) -> None:
+    """Observe the seq of each device line again, as the collector did when it decoded it."""
+    for index, line in enumerate(lines):
+        try:
+            point = parse_line(line)
+        except ValueError:
+            continue  # not a line of ours; the store will refuse it, and it carries no seq we counted
+        seq, site, device_id = point.fields.get("seq"), point.tags.get("site"), point.tags.get("device_id")
+        if type(seq) is int and site is not None and device_id is not None and point.time is not None:
+            tracker.observe((site, device_id), seq, point.time, index not in untimed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 from collections.abc import Sequence
@@ -16,11 +17,17 @@ log = logging.getLogger(__name__)
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 30.0
 UNEXPECTED_ERROR_WAIT_S = 3.0
+# Lines handed over in memory at most; past it, batches wait on disk only and are read back from there.
+HANDED_MAX_LINES = 20_000
 
 
 class Writer(threading.Thread):
     """Takes the oldest pending lines, writes them, and only then marks them stored.
 
+    The collector hands over each batch it committed (`hand`), so the writer need not read back
+    what was just written; the buffer on disk stays the truth. A handed batch is used only when its
+    id follows the last one stored, so a batch that was not handed (the queue was full, or it was
+    in the buffer from an earlier run) sends the writer to the disk until it has caught up.
     A full batch is taken at once; a partial one waits up to `flush_interval_s`, so lines are
     batched by size and by age. While the store is unavailable the lines stay on disk in the
     buffer (the spool) and the same batch is retried with backoff; a batch the store rejects as
@@ -44,9 +51,24 @@ class Writer(threading.Thread):
         self._unseen = 0  # lines committed since the last take; a hint, so no lock
         self.stored = 0
         self.rejected = 0
-        # Id of the last line stored; the buffer's owner deletes through it (see Inbox.append).
-        self.stored_through = 0
+        # Id of the last batch stored; the buffer's owner deletes through it (see Inbox.append).
+        spool = Inbox(inbox_path)
+        self.stored_through = spool.stored_before()
+        self.committed_through = spool.last_batch()  # the newest batch committed, as far as we know
+        spool.close()
         self.store_up = True
+        self._handed: collections.deque[tuple[int, list[str]]] = collections.deque()
+        self._handed_lines = 0
+        self._handed_lock = threading.Lock()  # the count is changed by both threads
+
+    def hand(self, batch: int, lines: list[str]) -> None:
+        """Batch `batch` of `lines` was committed: keep it in memory for the write, if there is room."""
+        self.committed_through = batch
+        with self._handed_lock:
+            if self._handed_lines + len(lines) <= HANDED_MAX_LINES:
+                self._handed_lines += len(lines)
+                self._handed.append((batch, lines))
+        self.notify(len(lines))
 
     def notify(self, lines: int) -> None:
         """`lines` new lines were committed; wake the writer early once they fill a batch."""
@@ -76,14 +98,37 @@ class Writer(threading.Thread):
 
     def _drain_once(self, inbox: Inbox) -> None:
         self._unseen = 0
-        rows = inbox.take(self._batch_size, after=self.stored_through)
-        if rows and self._deliver(inbox, [line for _, line in rows]):
-            self.stored_through = rows[-1][0]
-            self.stored += len(rows)
-        if len(rows) < self._batch_size:
+        batches = self._take_handed()
+        if batches is None:
+            batches = inbox.take(self._batch_size, after=self.stored_through)
+        lines = [line for _, batch in batches for line in batch]
+        if lines and self._deliver(inbox, lines):
+            self.stored_through = batches[-1][0]
+            self.stored += len(lines)
+        if len(lines) < self._batch_size:
             # A partial batch: let more arrive, up to the flush interval.
             self._wake.wait(self._flush_interval_s)
             self._wake.clear()
+
+    def _take_handed(self) -> list[tuple[int, list[str]]] | None:
+        """Handed batches that follow the last one stored, up to a write's worth; None: read the disk."""
+        handed = self._handed
+        with self._handed_lock:
+            while handed and handed[0][0] <= self.stored_through:
+                self._handed_lines -= len(handed.popleft()[1])  # read from the disk meanwhile
+            if not handed:
+                # Nothing in memory: fine if nothing waits, else a batch was not handed.
+                return [] if self.committed_through <= self.stored_through else None
+            if handed[0][0] != self.stored_through + 1:
+                return None
+            batches: list[tuple[int, list[str]]] = []
+            count = 0
+            while handed and count < self._batch_size:
+                batch = handed.popleft()
+                self._handed_lines -= len(batch[1])
+                batches.append(batch)
+                count += len(batch[1])
+        return batches
 
     def _deliver(self, inbox: Inbox, lines: Sequence[str]) -> bool:
         """Write `lines`, retrying while unavailable; False only if stopped before it succeeded."""

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from collector import writer as writer_module
-from collector.inbox import Inbox, PendingLine
+from collector.inbox import Inbox
 from collector.stores.base import StoreUnavailable
 from collector.writer import Writer
 from tests.conftest import wait_until
@@ -36,7 +36,8 @@ class FlakyStore:
 
 def _inbox_with(path: Path, n: int) -> None:
     inbox = Inbox(path)
-    inbox.append([PendingLine(f"m,site=s,device_id=d v=1 {i}", "s", "d", i, i, True) for i in range(n)])
+    for i in range(n):
+        inbox.append([f"m,site=s,device_id=d v=1 {i}"])
     inbox.close()
 
 
@@ -59,5 +60,32 @@ def test_the_writer_survives_any_error_and_delivers_in_order(
         assert w.is_alive() and w.store_up
         assert store.written == [f"m,site=s,device_id=d v=1 {i}" for i in range(10)]
         assert w.stored_through == 10
+    finally:
+        w.stop()
+
+
+def test_handed_batches_are_written_from_memory_and_one_not_handed_is_read_from_the_buffer(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "inbox.db"
+    inbox = Inbox(path)
+    store = FlakyStore([])
+    w = Writer(path, store, batch_size=1, flush_interval_s=0.05)
+    # The buffer holds all three; what was handed differs only so the test sees which was written.
+    for n in (1, 2, 3):
+        batch = inbox.append([f"m,site=s,device_id=d v={n} {n}"])
+        assert batch == n
+        if n != 2:  # batch 2 is not handed, as when the writer's queue is full
+            w.hand(n, [f"m,site=s,device_id=d v={n}0 {n}"])
+    inbox.close()
+    w.start()
+    try:
+        wait_until(lambda: len(store.written) == 3, timeout_s=10, what="three batches written")
+        assert store.written == [
+            "m,site=s,device_id=d v=10 1",
+            "m,site=s,device_id=d v=2 2",
+            "m,site=s,device_id=d v=30 3",
+        ]
+        assert w.stored_through == 3
     finally:
         w.stop()
