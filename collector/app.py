@@ -119,6 +119,7 @@ class Collector:
         self._set_aside: collections.deque[DeadLetter] = collections.deque()
         self._waiting = False
         self._arrived = threading.Event()
+        self._room = threading.Event()
         self._client = self._make_client()
 
     def _make_client(self) -> ReadAheadClient:
@@ -187,11 +188,16 @@ class Collector:
             log.warning("disconnected from the broker (%s); reconnecting", reason)
 
     def _on_publishes(self, messages: list[Received]) -> None:
-        self._received.extend(messages)
+        received = self._received
+        received.extend(messages)
         if self._waiting:
             self._arrived.set()
-        while len(self._received) > QUEUE_MAX and not self._stopping:
-            time.sleep(0.001)
+        if len(received) > QUEUE_MAX:
+            # Woken when the loop has taken a batch, rather than polling: a poll every millisecond
+            # takes the interpreter from the loop that would make the room.
+            self._room.clear()
+            while len(received) > QUEUE_MAX and not self._stopping:
+                self._room.wait(0.1)
 
     def add_lines(self, lines: Sequence[tuple[str, int]]) -> None:
         """Queue points the service derived (alarms, ticket changes, status) for the store.
@@ -259,6 +265,7 @@ class Collector:
                     self._prune_dead_letters()
         finally:
             self._stopping = True
+            self._room.set()
             self._client.disconnect()
             self._client.loop_stop()
             if self._derived or self._set_aside:
@@ -296,7 +303,10 @@ class Collector:
                 return []
             time.sleep(GATHER_S)
         popleft = received.popleft
-        return [popleft() for _ in range(min(len(received), BATCH_MAX))]
+        batch = [popleft() for _ in range(min(len(received), BATCH_MAX))]
+        if len(received) <= QUEUE_MAX and not self._room.is_set():
+            self._room.set()
+        return batch
 
     def handle(self, batch: Sequence[Received]) -> None:
         """Decode a batch of received messages, hand it on, buffer it durably, then acknowledge it.

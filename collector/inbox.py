@@ -21,6 +21,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import msgspec
+
 from collector.lineprotocol import parse_line
 from collector.sequence import DeviceSeq, SeqTracker
 
@@ -60,7 +62,8 @@ CREATE TABLE IF NOT EXISTS device_seq (
 );
 """
 
-_dump_lines = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_dump_lines = msgspec.json.encode
+_load_lines = msgspec.json.decode
 
 
 class DeadLetter(NamedTuple):
@@ -151,7 +154,7 @@ class Inbox:
         for batch, lines, n in self.db.execute(
             "SELECT id, lines, count FROM spool WHERE id > ? ORDER BY id", (after,)
         ):
-            batches.append((batch, json.loads(lines)))
+            batches.append((batch, _load_lines(lines)))
             count += n
             if count >= limit:
                 break
@@ -211,7 +214,7 @@ class Inbox:
             (self._checkpoint_id,),
         )
         for lines, untimed in replay:
-            _replay(tracker, json.loads(lines), set(json.loads(untimed)) if untimed else set())
+            _replay(tracker, _load_lines(lines), set(json.loads(untimed)) if untimed else set())
         return tracker
 
     def _upgrade_line_rows(self) -> None:

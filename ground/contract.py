@@ -329,6 +329,8 @@ def _check_metric(device_type: DeviceType, name: Any, value: Any) -> None:
         if isinstance(declared, tuple):
             declared = "one of " + "/".join(declared)
         raise ContractError(f"metrics.{name}: {str(value)[:40]!r} is not {declared}")
+    if len(_GOOD_NAMES) < GOOD_NAMES_MAX:
+        _GOOD_NAMES.add(name)
 
 
 def _finite(value: float) -> bool:
@@ -372,6 +374,9 @@ def _normalise(value: Any, depth: int = 0) -> Any:
 
 # An integer metric beyond this is refused by the full check (a float cannot hold it); below, it passes.
 _INT_LIMIT = 2**1023
+# Metric names the full check found well formed; a fleet uses a few hundred, so this stays small.
+_GOOD_NAMES: set[str] = set()
+GOOD_NAMES_MAX = 4096
 
 
 def _decode_telemetry(device_type: DeviceType, doc: dict[str, Any]) -> dict[str, Any]:
@@ -386,7 +391,15 @@ def _decode_telemetry(device_type: DeviceType, doc: dict[str, Any]) -> dict[str,
         # the full check, which also says what is wrong.
         kind = declared.get(name)
         t = type(value)
-        if kind is NUMBER:
+        if kind is None:
+            if name in _GOOD_NAMES and (
+                (t is float and value - value == 0.0)
+                or t is bool
+                or (t is int and -_INT_LIMIT < value < _INT_LIMIT)
+                or (t is str and value.isascii() and "\x00" not in value)
+            ):
+                continue
+        elif kind is NUMBER:
             if (t is float and value - value == 0.0) or (t is int and -_INT_LIMIT < value < _INT_LIMIT):
                 continue
         elif kind is BOOL:
