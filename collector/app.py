@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 QUEUE_MAX = 20_000
 BATCH_MAX = 2_000
 # After an idle spell, wait this long for more messages so one commit covers several.
-GATHER_S = 0.003
+GATHER_S = 0.02
 STATS_EVERY_S = 60.0
 CHECKPOINT_EVERY_S = 2.0
 PRUNE_EVERY_S = 600.0

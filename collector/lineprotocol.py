@@ -40,17 +40,18 @@ def _field(value: Any) -> str:
 def format_fields(fields: dict[str, Any]) -> str:
     """Format a field set; names are contract names ([a-z][a-z0-9_]*), so they need no escaping."""
     # Once per reading: the common types inline, rather than a call per field.
-    parts = []
+    parts: list[str] = []
+    add = parts.append
     for name, value in fields.items():
         t = type(value)
         if t is float:
-            parts.append(f"{name}={value!r}")
+            add(f"{name}={value!r}")
         elif t is bool:
-            parts.append(f"{name}=true" if value else f"{name}=false")
-        elif t is str:
-            parts.append(f"{name}={_string_field(value)}")
+            add(f"{name}=true" if value else f"{name}=false")
+        elif t is str and '"' not in value and "\\" not in value:
+            add(f'{name}="{value}"')
         else:
-            parts.append(f"{name}={_field(value)}")
+            add(f"{name}={_field(value)}")
     return ",".join(parts)
 
 
