@@ -56,8 +56,14 @@ def _topic(raw: bytes) -> str:
 class ReadAheadClient(mqtt.Client):
     """A paho Client that reads in bulk and hands PUBLISH packets over a read at a time."""
 
-    _rest = b""  # the start of a packet whose end has not arrived yet
-    on_publishes: PublishHandler | None = None
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The start of a packet whose end has not arrived yet, and how long that packet is in all
+        # (0: not known yet). A bytearray, so a large packet arriving over many reads costs one
+        # copy of each read, not one of everything read before it.
+        self._rest = bytearray()
+        self._need = 0
+        self.on_publishes: PublishHandler | None = None
 
     def _packet_read(self) -> MQTTErrorCode:
         handler = self.on_publishes
@@ -71,7 +77,13 @@ class ReadAheadClient(mqtt.Client):
             return MQTTErrorCode.MQTT_ERR_CONN_LOST
         if not data:
             return MQTTErrorCode.MQTT_ERR_CONN_LOST
-        buf = self._rest + data if self._rest else data
+        if self._rest:
+            self._rest += data
+            if len(self._rest) < self._need:
+                return MQTTErrorCode.MQTT_ERR_SUCCESS
+            buf = bytes(self._rest)
+        else:
+            buf = data
         received = now_ms()
         published: list[Publish] = []
         rc = MQTTErrorCode.MQTT_ERR_SUCCESS
@@ -97,6 +109,9 @@ class ReadAheadClient(mqtt.Client):
             qos = (header >> 1) & 3
             if header & 0xF0 == _PUBLISH and qos < 2 and length > 2:
                 topic_end = i + 2 + (buf[i] << 8 | buf[i + 1])
+                if topic_end + 2 * qos > body_end:
+                    self._rest, self._need = bytearray(), 0
+                    return MQTTErrorCode.MQTT_ERR_PROTOCOL  # a topic longer than its packet
                 if qos:
                     mid, start = buf[topic_end] << 8 | buf[topic_end + 1], topic_end + 2
                 else:
@@ -109,15 +124,29 @@ class ReadAheadClient(mqtt.Client):
                     published = []
                 rc = self._handle_one(header, buf[i:body_end])
                 if rc:
-                    self._rest = b""
+                    self._rest, self._need = bytearray(), 0
                     return rc
             pos = body_end
-        self._rest = buf[pos:]
+        self._rest = bytearray(buf[pos:]) if pos < end else bytearray()
+        self._need = self._pending_length(buf, pos)
         if published:
             handler(published)
         with self._msgtime_mutex:
             self._last_bytes_received = time.monotonic()
         return rc
+
+    @staticmethod
+    def _pending_length(buf: bytes, pos: int) -> int:
+        """The whole length of the packet that starts at `pos`, if its header is there; else 0."""
+        i, length, shift = pos + 1, 0, 0
+        while i < len(buf) and shift <= 21:
+            byte = buf[i]
+            i += 1
+            length |= (byte & 127) << shift
+            if byte < 128:
+                return i - pos + length
+            shift += 7
+        return 0
 
     def _handle_one(self, header: int, body: bytes) -> MQTTErrorCode:
         """Hand one whole packet to paho's own handler, as its reader would have."""
@@ -135,7 +164,7 @@ class ReadAheadClient(mqtt.Client):
 
     def _sock_close(self) -> None:
         # What was read ahead belongs to the old connection.
-        self._rest = b""
+        self._rest, self._need = bytearray(), 0
         super()._sock_close()
 
     def ack_many(self, mids: Sequence[int]) -> None:
