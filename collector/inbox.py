@@ -265,7 +265,7 @@ class _Transaction:
 
 def _load_seq(db: sqlite3.Connection) -> dict[tuple[str, str], DeviceSeq]:
     return {
-        (site, dev): DeviceSeq(high, high_ts, set(json.loads(missing)), lost, dups)
+        (site, dev): DeviceSeq(high, high_ts, set(json.loads(missing)) or None, lost, dups)
         for site, dev, high, high_ts, missing, lost, dups in db.execute("SELECT * FROM device_seq")
     }
 
@@ -274,7 +274,7 @@ def _save_seq(db: sqlite3.Connection, state: Iterable[tuple[tuple[str, str], Dev
     db.executemany(
         "INSERT OR REPLACE INTO device_seq VALUES (?, ?, ?, ?, ?, ?, ?)",
         (
-            (site, dev, d.high, d.high_ts, json.dumps(sorted(d.missing)), d.lost, d.duplicates)
+            (site, dev, d.high, d.high_ts, json.dumps(sorted(d.missing or ())), d.lost, d.duplicates)
             for (site, dev), d in state
         ),
     )

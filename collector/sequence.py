@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 # Missing seqs remembered per device so a late arrival can fill its gap; older gaps stay lost.
@@ -27,7 +27,9 @@ class DeviceSeq:
 
     high: int
     high_ts: int
-    missing: set[int] = field(default_factory=set)
+    # The missing seqs, None while there are none: an empty set per device was 216 bytes, and a
+    # healthy fleet of 100,000 devices has no gaps.
+    missing: set[int] | None = None
     lost: int = 0
     duplicates: int = 0
 
@@ -62,15 +64,20 @@ class SeqTracker:
             if gap:
                 d.lost += gap
                 if gap <= MAX_MISSING:
-                    d.missing.update(range(d.high + 1, seq))
-                    if len(d.missing) > MAX_MISSING:
-                        for old in sorted(d.missing)[: len(d.missing) - MAX_MISSING]:
-                            d.missing.discard(old)
+                    missing = d.missing
+                    if missing is None:
+                        missing = d.missing = set()
+                    missing.update(range(d.high + 1, seq))
+                    if len(missing) > MAX_MISSING:
+                        for old in sorted(missing)[: len(missing) - MAX_MISSING]:
+                            missing.discard(old)
             d.high, d.high_ts = seq, max(ts, d.high_ts)
             self.dirty.add(device)
             return Verdict.NEW
-        if seq in d.missing:
+        if d.missing and seq in d.missing:
             d.missing.discard(seq)
+            if not d.missing:
+                d.missing = None
             d.lost -= 1
             self.dirty.add(device)
             return Verdict.LATE
