@@ -268,6 +268,7 @@ class Collector:
             self._room.set()
             self._client.disconnect()
             self._client.loop_stop()
+            self._client.close()
             if self._derived or self._set_aside:
                 self._commit_derived()
             self.writer.stop()

@@ -167,6 +167,14 @@ class ReadAheadClient(mqtt.Client):
         self._rest, self._need = bytearray(), 0
         super()._sock_close()
 
+    def close(self) -> None:
+        """Close the socket and the wake-up pair now, rather than when the client is collected.
+
+        Left to `__del__`, a client in a reference cycle may see its sockets collected first,
+        unclosed.
+        """
+        self._reset_sockets()
+
     def ack_many(self, mids: Sequence[int]) -> None:
         """Acknowledge these QoS 1 messages with one write of their PUBACKs."""
         if mids:
