@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
@@ -9,8 +11,14 @@ MIN_LENGTH = 8
 MAX_LENGTH = 256
 
 _hasher = PasswordHash((Argon2Hasher(),))
-# Verified when the user name is unknown, so a wrong name takes as long as a wrong password.
-_DECOY = _hasher.hash("no such user: this hash only spends the time a real one would")
+
+
+@functools.cache
+def _decoy() -> str:
+    """A hash verified when the user name is unknown, so a wrong name takes as long as a wrong password."""
+    # Made at the first log-in, not at import: argon2 takes 64 MiB for the time of a hash, and
+    # at import that was the service's peak memory before it had done any work.
+    return _hasher.hash("no such user: this hash only spends the time a real one would")
 
 
 class WeakPassword(ValueError):
@@ -34,7 +42,8 @@ def verify(password: str, hashed: str | None) -> bool:
     """Whether `password` matches `hashed`; None (no such user) spends the same time and says no."""
     # Longer than any password can be set: refused, after the same time spent.
     too_long = len(password) > MAX_LENGTH
+    decoy = _decoy()  # made at every first log-in alike, whoever logs in
     if hashed is None or too_long:
-        _hasher.verify(password[:MAX_LENGTH], _DECOY if hashed is None else hashed)
+        _hasher.verify(password[:MAX_LENGTH], decoy if hashed is None else hashed)
         return False
     return _hasher.verify(password, hashed)
