@@ -29,6 +29,7 @@ the last one clears. A cleared event without a component (a panel reset) clears 
 
 from __future__ import annotations
 
+import sys
 from collections import deque
 from typing import Any, Literal
 
@@ -101,8 +102,9 @@ class _Device:
     )
 
     def __init__(self, site: str, device_type: str, device_id: str, rules: DeviceRules) -> None:
-        self.site = site
-        self.device_type = device_type
+        # One string per site and per type for the whole fleet, not one per device.
+        self.site = sys.intern(site)
+        self.device_type = sys.intern(device_type)
         self.device_id = device_id
         self.rules = rules
         self.values: dict[str, Any] = {}
@@ -260,7 +262,10 @@ class Engine:
             # on the old values: a replay without ticks raises what a live run's tick raised.
             self._due(dev, ts, out)
         values = dev.values
+        known = len(values)
         values.update(body)
+        if len(values) != known:
+            values = dev.values = _interned(values)
         rules = dev.rules
         if dev.means:
             for mean in dev.means:
@@ -455,7 +460,7 @@ class Engine:
         dev.offline_ms = self._offline_ms(rules, interval_s)
         dev.seen_arrival = arrival_ms
         dev.ts_arrival = arrival_ms
-        self._devices[(site, device_id)] = dev
+        self._devices[(dev.site, device_id)] = dev
         self.version += 1
         return dev
 
@@ -501,7 +506,7 @@ class Engine:
             dev.last_seq = item.get("last_seq")
             dev.ts_arrival = item["ts_arrival"]
             dev.seen_arrival = item["seen_arrival"]
-            dev.values.update(item["values"])
+            dev.values = _interned(item["values"])
             saved = item["means"]
             for mean in dev.means:
                 window = saved.get(mean.key, {})
@@ -528,6 +533,13 @@ class Engine:
             for rid in [r for r in dev.active if r not in rules.by_id]:
                 self._clear(dev, rid, dev.last_ts or 0, self._backlog)
         self.version = int(state.get("version", 0)) + 1
+
+
+def _interned(values: dict[str, Any]) -> dict[str, Any]:
+    """The values with their metric names interned: each name is kept once, not once per device."""
+    # Names decoded from JSON are new strings in every message, and a device's dict keeps those
+    # of the message that brought each name first.
+    return {sys.intern(k): v for k, v in values.items()}
 
 
 def _event(
