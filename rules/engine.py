@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import sys
 from collections import deque
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from ground.contract import Kind, Message
 from ground.events import AlarmEvent
@@ -42,6 +42,7 @@ from rules.conditions import Window
 # 2: a device's empty state (no pending, clearing, active, components, means; no interval or
 # seq) is left out; format 1 wrote it all out for every device, and is still read.
 SNAPSHOT_FORMAT = 2
+_T = TypeVar("_T")
 READABLE_FORMATS = (1, 2)
 
 
@@ -81,6 +82,34 @@ class _RollingMean:
         return self.total / len(readings)
 
 
+class _SharedEmpty(dict[str, Any]):
+    """The empty state that every device without any shares; it refuses to be written to.
+
+    Four empty dicts per device (pending, clearing, active, components) were 256 bytes of every
+    device, and most devices never have any of them. A device gets dicts of its own (`_own`)
+    before its first write; a write that missed that fails loudly instead of reaching others.
+    """
+
+    __slots__ = ()
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        raise TypeError("a device's shared empty state: give it a dict of its own first")
+
+    def setdefault(self, *args: Any) -> Any:
+        raise TypeError("a device's shared empty state: give it a dict of its own first")
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("a device's shared empty state: give it a dict of its own first")
+
+
+_EMPTY: Any = _SharedEmpty()
+
+
+def _own(state: dict[str, _T]) -> dict[str, _T]:
+    """The device's own dict for this state: the one it has, or a new one instead of the shared empty one."""
+    return {} if state is _EMPTY else state
+
+
 class _Device:
     """What the engine knows of one device."""
 
@@ -111,17 +140,17 @@ class _Device:
         self.device_id = device_id
         self.rules = rules
         self.values: dict[str, Any] = {}
-        self.means = [_RollingMean(w) for w in rules.windows]
+        self.means = tuple(_RollingMean(w) for w in rules.windows)  # most types: the one empty tuple
         self.last_ts: int | None = None  # newest device time seen
         self.last_seq: int | None = None  # highest seq seen
         self.ts_arrival = 0  # wall clock when the message with last_ts arrived
         self.seen_arrival = 0  # wall clock of the last sign of life
         self.interval_s: int | None = None  # the device's own reporting interval, if registered with one
         self.offline_ms = 0
-        self.pending: dict[str, int] = {}  # rule id → device time its condition began
-        self.clearing: dict[str, int] = {}  # rule id → device time its clear condition began
-        self.active: dict[str, tuple[int, Severity]] = {}  # rule id → (raised ts, class raised with)
-        self.components: dict[str, set[str]] = {}  # rule id → components in alarm (events naming one)
+        self.pending: dict[str, int] = _EMPTY  # rule id → device time its condition began
+        self.clearing: dict[str, int] = _EMPTY  # rule id → device time its clear condition began
+        self.active: dict[str, tuple[int, Severity]] = _EMPTY  # rule id → (raised ts, class raised with)
+        self.components: dict[str, set[str]] = _EMPTY  # rule id → components in alarm (events naming one)
         self.in_maintenance = False
 
     def device_time(self, now_ms: int) -> int | None:
@@ -295,6 +324,7 @@ class Engine:
                     if rule.clear_for_ms == 0:
                         self._clear(dev, rid, ts, out)
                     elif rid not in clearing:
+                        clearing = dev.clearing = _own(clearing)
                         clearing[rid] = ts
                         self.version += 1
                 elif rid in clearing:
@@ -306,6 +336,7 @@ class Engine:
                 if rule.for_ms == 0:
                     self._raise(dev, rule, ts, self._detail(rule, values), out)
                 else:
+                    pending = dev.pending = _own(pending)
                     pending[rid] = ts
                     self.version += 1
             elif rid in pending:
@@ -317,7 +348,7 @@ class Engine:
         for states in (dev.pending, dev.clearing):
             for rid in states:
                 states[rid] = ts
-        dev.means = [_RollingMean(Window(m.key, m.metric, m.ms)) for m in dev.means]
+        dev.means = tuple(_RollingMean(Window(m.key, m.metric, m.ms)) for m in dev.means)
         for mean in dev.means:
             dev.values[mean.key] = None
         self.version += 1
@@ -362,6 +393,7 @@ class Engine:
             elif state is None or rid not in dev.active:
                 # Without a state the event is instantaneous: each occurrence is news.
                 if component is not None:
+                    dev.components = _own(dev.components)
                     dev.components[rid] = {component}
                     detail = {**detail, "components": [component]}
                 self._raise(dev, rule, ts, detail, out)
@@ -383,6 +415,7 @@ class Engine:
         self, dev: _Device, rule: Rule, component: str, ts: int, detail: dict[str, Any], out: list[AlarmEvent]
     ) -> None:
         """A further component raises an active alarm: one more occurrence, the raise's time kept."""
+        dev.components = _own(dev.components)
         components = dev.components.setdefault(rule.id, set())
         if component in components:
             return  # the same component again: nothing new
@@ -416,6 +449,7 @@ class Engine:
     def _raise(
         self, dev: _Device, rule: Rule, ts: int, detail: dict[str, Any], out: list[AlarmEvent]
     ) -> None:
+        dev.active = _own(dev.active)
         dev.active[rule.id] = (ts, rule.severity)
         self.version += 1
         out.append(_event("raised", dev, rule.id, rule.severity, ts, rule.title, detail))
@@ -501,16 +535,20 @@ class Engine:
             if rules.maintenance is not None:
                 dev.in_maintenance = rules.maintenance.test(dev.values)
             # Keep pending durations only for rules the (possibly changed) catalogue still has.
+            pending = {}
             for rid, began in item.get("pending", {}).items():
                 rule = rules.by_id.get(rid)
                 if rule is not None and rule.when is not None:
-                    dev.pending[rid] = began
-            dev.active = {rid: (ts, Severity(s)) for rid, (ts, s) in item.get("active", {}).items()}
-            dev.clearing = {rid: c for rid, c in item.get("clearing", {}).items() if rid in dev.active}
+                    pending[rid] = began
+            dev.pending = pending or _EMPTY
+            dev.active = {rid: (ts, Severity(s)) for rid, (ts, s) in item.get("active", {}).items()} or _EMPTY
+            dev.clearing = {
+                rid: c for rid, c in item.get("clearing", {}).items() if rid in dev.active
+            } or _EMPTY
             # Absent from snapshots written before components were tracked.
             dev.components = {
                 rid: set(c) for rid, c in item.get("components", {}).items() if rid in dev.active
-            }
+            } or _EMPTY
             self._devices[(dev.site, dev.device_id)] = dev
             # Alarms of rules the catalogue no longer has (or disabled) end with the restart.
             for rid in [r for r in dev.active if r not in rules.by_id]:

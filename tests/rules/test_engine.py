@@ -709,3 +709,17 @@ def test_a_snapshot_leaves_out_empty_state_and_a_format_1_snapshot_still_restore
     restarted = Engine(CATALOGUE, json.loads(json.dumps(old)))
     assert restarted.snapshot()["devices"] == before["devices"]
     assert restarted.active() == engine.active()
+
+
+def test_state_raised_on_one_device_stays_with_it() -> None:
+    # Devices without pending, clearing, active or components state share one empty dict.
+    engine = Engine(CATALOGUE)
+    trapped, other = Device(engine, "elevator", "lift-1"), Device(engine, "elevator", "lift-2")
+    for lift in (trapped, other):
+        lift.tele(0, **LIFT_IDLE)
+    trapped.tele(S, occupied=True, door="closed", in_door_zone=False)  # entrapment pending
+    trapped.event(2 * S, "ALARM_BUTTON")
+    by_id = {d["device_id"]: d for d in engine.snapshot()["devices"]}
+    assert by_id["lift-1"]["pending"] and by_id["lift-1"]["active"]
+    assert "pending" not in by_id["lift-2"] and "active" not in by_id["lift-2"]
+    assert engine.active() == [(SITE, "lift-1", "alarm_button")]
