@@ -704,7 +704,14 @@ def test_a_snapshot_leaves_out_empty_state_and_a_format_1_snapshot_still_restore
     quiet = [d for d in before["devices"] if not d.get("pending") and not d.get("active")]
     assert quiet and all("pending" not in d and "active" not in d and "clearing" not in d for d in quiet)
     # Format 1 wrote every field out for every device, empty or not.
-    full = {"pending": {}, "clearing": {}, "active": {}, "components": {}, "means": {}, "interval_s": None}
+    full: dict[str, Any] = {
+        "pending": {},
+        "clearing": {},
+        "active": {},
+        "components": {},
+        "means": {},
+        "interval_s": None,
+    }
     old = {**before, "format": 1, "devices": [{**full, **d} for d in before["devices"]]}
     restarted = Engine(CATALOGUE, json.loads(json.dumps(old)))
     assert restarted.snapshot()["devices"] == before["devices"]
