@@ -18,7 +18,9 @@ _hasher = PasswordHash((Argon2Hasher(time_cost=2, memory_cost=19_456, parallelis
 
 @functools.cache
 def _decoy() -> str:
-    """Verified when the user name is unknown, so a wrong name takes as long as a wrong password."""
+    """A hash verified when the user name is unknown, so a wrong name takes as long as a wrong password."""
+    # Made at the first log-in, not at import: argon2 takes its memory for the time of a hash, and
+    # at import that was the service's peak memory before it had done any work.
     return _hasher.hash("no such user: this hash only spends the time a real one would")
 
 
@@ -43,7 +45,8 @@ def verify(password: str, hashed: str | None) -> bool:
     """Whether `password` matches `hashed`; None (no such user) spends the same time and says no."""
     # Longer than any password can be set: refused, after the same time spent.
     too_long = len(password) > MAX_LENGTH
+    decoy = _decoy()  # made at every first log-in alike, whoever logs in
     if hashed is None or too_long:
-        _hasher.verify(password[:MAX_LENGTH], _decoy() if hashed is None else hashed)
+        _hasher.verify(password[:MAX_LENGTH], decoy if hashed is None else hashed)
         return False
     return _hasher.verify(password, hashed)

@@ -8,7 +8,6 @@ import signal
 import sys
 from pathlib import Path
 
-from gateway.app import run as run_gateway
 from gateway.config import GatewayConfig, GatewayConfigError, check_file, load_config
 from ground.settings import Settings
 
@@ -50,6 +49,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _until_signalled(config: GatewayConfig, settings: Settings) -> None:
+    # Imported here: the gateway's Modbus and BACnet libraries are 12 MB that every other
+    # command (`facility serve` among them) would carry for nothing.
+    from gateway.app import run as run_gateway
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

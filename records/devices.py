@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -38,6 +39,11 @@ class _Seen:
     latest: dict[str, Any] = field(default_factory=dict)
 
 
+def _interned(latest: dict[str, Any]) -> dict[str, Any]:
+    """The values with their metric names interned (decoded JSON makes new ones in every message)."""
+    return {sys.intern(k): v for k, v in latest.items()}
+
+
 class DeviceDirectory:
     """Keeps the last state of every device in memory and writes what changed every few seconds.
 
@@ -62,7 +68,7 @@ class DeviceDirectory:
                 key = (m.site, m.device_id)
                 seen = self._changed.get(key)
                 if seen is None:
-                    seen = self._changed[key] = _Seen(m.device_type, at, at)
+                    seen = self._changed[key] = _Seen(sys.intern(m.device_type), at, at)
                 seen.last_seen = at
                 if m.kind is Kind.TELEMETRY:
                     seen.latest.update(m.body)
@@ -155,10 +161,17 @@ class DeviceDirectory:
             if inserts:
                 s.connection().execute(insert(table), inserts)
         # Only once committed: a failed flush is tried again from what the database holds.
+        known = self._latest
         for row in updates:
-            self._latest[(row["b_site"], row["b_device_id"])] = row["b_latest"]
+            key, latest = (row["b_site"], row["b_device_id"]), row["b_latest"]
+            before = known.get(key)
+            # Kept for every device for as long as the process runs: one string per site and
+            # per metric name, not one per device (a merge keeps the names already there).
+            if before is None or len(latest) != len(before):
+                key, latest = (sys.intern(key[0]), key[1]), _interned(latest)
+            known[key] = latest
         for row in inserts:
-            self._latest[(row["site"], row["device_id"])] = row["latest"]
+            known[(sys.intern(row["site"]), row["device_id"])] = _interned(row["latest"])
 
     @staticmethod
     def _stored_latest(s: Session, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:

@@ -123,7 +123,7 @@ class Catalogue:
             if changes:
                 self._base_offline[t] = replace(off, **changes)
         self._typed = {t: self._resolve(t, self._base[t], self._base_offline[t]) for t in self._base}
-        self._cache: dict[tuple[str, str, str], DeviceRules] = {}
+        self._cache: dict[tuple[str, str, str | None], DeviceRules] = {}
 
     def rule(self, rule_id: str) -> Rule:
         """A rule as the file defines it, before overrides; KeyError if there is none."""
@@ -135,31 +135,35 @@ class Catalogue:
 
     def for_device(self, site: str, device_type: str, device_id: str) -> DeviceRules:
         """The enabled rules of one device, its site's and its own overrides applied (cached)."""
-        key = (site, device_type, device_id)
+        device_own = self._device.get((site, device_id), ())
+        # Devices with no overrides of their own share their site's (or their type's) rules.
+        key = (site, device_type, device_id if device_own else None)
         cached = self._cache.get(key)
         if cached is not None:
             return cached
         own = [
             o
-            for o in (*self._site.get(site, ()), *self._device.get((site, device_id), ()))
+            for o in (*self._site.get(site, ()), *device_own)
             if self._type_of.get(o.rule, device_type) == device_type
         ]
         if not own:
+            # Most devices: their type's rules, shared, and no entry of their own in the cache.
             resolved = self._typed.get(device_type)
             if resolved is None:
-                resolved = self._resolve(device_type, [], self.offline.rule(device_type))
-        else:
-            # Device-level overrides come after the site's, so they win field by field.
-            own.sort(key=lambda o: o.device_id is not None)
-            changes: dict[str, dict[str, Any]] = {}
-            for o in own:
-                changes.setdefault(o.rule, {}).update(o.changes)
-            rules = [changed(r, changes[r.id]) if r.id in changes else r for r in self._base[device_type]]
-            offline = self._base_offline[device_type]
-            if OFFLINE in changes:
-                offline = replace(offline, **changes[OFFLINE])
-            resolved = self._resolve(device_type, rules, offline)
-        self._cache[key] = resolved
+                resolved = self._typed[device_type] = self._resolve(
+                    device_type, [], self.offline.rule(device_type)
+                )
+            return resolved
+        # Device-level overrides come after the site's, so they win field by field.
+        own.sort(key=lambda o: o.device_id is not None)
+        changes: dict[str, dict[str, Any]] = {}
+        for o in own:
+            changes.setdefault(o.rule, {}).update(o.changes)
+        rules = [changed(r, changes[r.id]) if r.id in changes else r for r in self._base[device_type]]
+        offline = self._base_offline[device_type]
+        if OFFLINE in changes:
+            offline = replace(offline, **changes[OFFLINE])
+        resolved = self._cache[key] = self._resolve(device_type, rules, offline)
         return resolved
 
     def _resolve(self, device_type: str, rules: Iterable[Rule], offline: Rule) -> DeviceRules:

@@ -29,8 +29,9 @@ the last one clears. A cleared event without a component (a panel reset) clears 
 
 from __future__ import annotations
 
+import sys
 from collections import deque
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from ground.contract import Kind, Message
 from ground.events import AlarmEvent
@@ -38,7 +39,11 @@ from ground.severity import Severity
 from rules.catalogue import OFFLINE, Catalogue, DeviceRules, Rule
 from rules.conditions import Window
 
-SNAPSHOT_FORMAT = 1
+# 2: a device's empty state (no pending, clearing, active, components, means; no interval or
+# seq) is left out; format 1 wrote it all out for every device, and is still read.
+SNAPSHOT_FORMAT = 2
+_T = TypeVar("_T")
+READABLE_FORMATS = (1, 2)
 
 
 class _RollingMean:
@@ -77,6 +82,34 @@ class _RollingMean:
         return self.total / len(readings)
 
 
+class _SharedEmpty(dict[str, Any]):
+    """The empty state that every device without any shares; it refuses to be written to.
+
+    Four empty dicts per device (pending, clearing, active, components) were 256 bytes of every
+    device, and most devices never have any of them. A device gets dicts of its own (`_own`)
+    before its first write; a write that missed that fails loudly instead of reaching others.
+    """
+
+    __slots__ = ()
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        raise TypeError("a device's shared empty state: give it a dict of its own first")
+
+    def setdefault(self, *args: Any) -> Any:
+        raise TypeError("a device's shared empty state: give it a dict of its own first")
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("a device's shared empty state: give it a dict of its own first")
+
+
+_EMPTY: Any = _SharedEmpty()
+
+
+def _own(state: dict[str, _T]) -> dict[str, _T]:
+    """The device's own dict for this state: the one it has, or a new one instead of the shared empty one."""
+    return {} if state is _EMPTY else state
+
+
 class _Device:
     """What the engine knows of one device."""
 
@@ -101,22 +134,23 @@ class _Device:
     )
 
     def __init__(self, site: str, device_type: str, device_id: str, rules: DeviceRules) -> None:
-        self.site = site
-        self.device_type = device_type
+        # One string per site and per type for the whole fleet, not one per device.
+        self.site = sys.intern(site)
+        self.device_type = sys.intern(device_type)
         self.device_id = device_id
         self.rules = rules
         self.values: dict[str, Any] = {}
-        self.means = [_RollingMean(w) for w in rules.windows]
+        self.means = tuple(_RollingMean(w) for w in rules.windows)  # most types: the one empty tuple
         self.last_ts: int | None = None  # newest device time seen
         self.last_seq: int | None = None  # highest seq seen
         self.ts_arrival = 0  # wall clock when the message with last_ts arrived
         self.seen_arrival = 0  # wall clock of the last sign of life
         self.interval_s: int | None = None  # the device's own reporting interval, if registered with one
         self.offline_ms = 0
-        self.pending: dict[str, int] = {}  # rule id → device time its condition began
-        self.clearing: dict[str, int] = {}  # rule id → device time its clear condition began
-        self.active: dict[str, tuple[int, Severity]] = {}  # rule id → (raised ts, class raised with)
-        self.components: dict[str, set[str]] = {}  # rule id → components in alarm (events naming one)
+        self.pending: dict[str, int] = _EMPTY  # rule id → device time its condition began
+        self.clearing: dict[str, int] = _EMPTY  # rule id → device time its clear condition began
+        self.active: dict[str, tuple[int, Severity]] = _EMPTY  # rule id → (raised ts, class raised with)
+        self.components: dict[str, set[str]] = _EMPTY  # rule id → components in alarm (events naming one)
         self.in_maintenance = False
 
     def device_time(self, now_ms: int) -> int | None:
@@ -260,7 +294,10 @@ class Engine:
             # on the old values: a replay without ticks raises what a live run's tick raised.
             self._due(dev, ts, out)
         values = dev.values
+        known = len(values)
         values.update(body)
+        if len(values) != known:
+            values = dev.values = _interned(values)
         rules = dev.rules
         if dev.means:
             for mean in dev.means:
@@ -287,6 +324,7 @@ class Engine:
                     if rule.clear_for_ms == 0:
                         self._clear(dev, rid, ts, out)
                     elif rid not in clearing:
+                        clearing = dev.clearing = _own(clearing)
                         clearing[rid] = ts
                         self.version += 1
                 elif rid in clearing:
@@ -298,6 +336,7 @@ class Engine:
                 if rule.for_ms == 0:
                     self._raise(dev, rule, ts, self._detail(rule, values), out)
                 else:
+                    pending = dev.pending = _own(pending)
                     pending[rid] = ts
                     self.version += 1
             elif rid in pending:
@@ -309,7 +348,7 @@ class Engine:
         for states in (dev.pending, dev.clearing):
             for rid in states:
                 states[rid] = ts
-        dev.means = [_RollingMean(Window(m.key, m.metric, m.ms)) for m in dev.means]
+        dev.means = tuple(_RollingMean(Window(m.key, m.metric, m.ms)) for m in dev.means)
         for mean in dev.means:
             dev.values[mean.key] = None
         self.version += 1
@@ -354,6 +393,7 @@ class Engine:
             elif state is None or rid not in dev.active:
                 # Without a state the event is instantaneous: each occurrence is news.
                 if component is not None:
+                    dev.components = _own(dev.components)
                     dev.components[rid] = {component}
                     detail = {**detail, "components": [component]}
                 self._raise(dev, rule, ts, detail, out)
@@ -375,6 +415,7 @@ class Engine:
         self, dev: _Device, rule: Rule, component: str, ts: int, detail: dict[str, Any], out: list[AlarmEvent]
     ) -> None:
         """A further component raises an active alarm: one more occurrence, the raise's time kept."""
+        dev.components = _own(dev.components)
         components = dev.components.setdefault(rule.id, set())
         if component in components:
             return  # the same component again: nothing new
@@ -408,6 +449,7 @@ class Engine:
     def _raise(
         self, dev: _Device, rule: Rule, ts: int, detail: dict[str, Any], out: list[AlarmEvent]
     ) -> None:
+        dev.active = _own(dev.active)
         dev.active[rule.id] = (ts, rule.severity)
         self.version += 1
         out.append(_event("raised", dev, rule.id, rule.severity, ts, rule.title, detail))
@@ -455,7 +497,7 @@ class Engine:
         dev.offline_ms = self._offline_ms(rules, interval_s)
         dev.seen_arrival = arrival_ms
         dev.ts_arrival = arrival_ms
-        self._devices[(site, device_id)] = dev
+        self._devices[(dev.site, device_id)] = dev
         self.version += 1
         return dev
 
@@ -466,43 +508,23 @@ class Engine:
         return {
             "format": SNAPSHOT_FORMAT,
             "version": self.version,
-            "devices": [
-                {
-                    "site": d.site,
-                    "device_type": d.device_type,
-                    "device_id": d.device_id,
-                    "interval_s": d.interval_s,
-                    "last_ts": d.last_ts,
-                    "last_seq": d.last_seq,
-                    "ts_arrival": d.ts_arrival,
-                    "seen_arrival": d.seen_arrival,
-                    "values": {k: v for k, v in d.values.items() if not k.startswith("mean(")},
-                    "means": {
-                        m.key: {"since": m.since, "readings": [list(r) for r in m.readings]} for m in d.means
-                    },
-                    "pending": dict(d.pending),
-                    "clearing": dict(d.clearing),
-                    "active": {rid: [ts, str(s)] for rid, (ts, s) in d.active.items()},
-                    "components": {rid: sorted(c) for rid, c in d.components.items() if c},
-                }
-                for d in self._devices.values()
-            ],
+            "devices": [_saved(d) for d in self._devices.values()],
         }
 
     def _restore(self, state: dict[str, Any]) -> None:
-        if state.get("format") != SNAPSHOT_FORMAT:
+        if state.get("format") not in READABLE_FORMATS:
             raise ValueError(f"engine state format {state.get('format')!r}, expected {SNAPSHOT_FORMAT}")
         for item in state["devices"]:
             rules = self.catalogue.for_device(item["site"], item["device_type"], item["device_id"])
             dev = _Device(item["site"], item["device_type"], item["device_id"], rules)
-            dev.interval_s = item["interval_s"]
+            dev.interval_s = item.get("interval_s")
             dev.offline_ms = self._offline_ms(rules, dev.interval_s)
             dev.last_ts = item["last_ts"]
             dev.last_seq = item.get("last_seq")
             dev.ts_arrival = item["ts_arrival"]
             dev.seen_arrival = item["seen_arrival"]
-            dev.values.update(item["values"])
-            saved = item["means"]
+            dev.values = _interned(item["values"])
+            saved = item.get("means", {})
             for mean in dev.means:
                 window = saved.get(mean.key, {})
                 for ts, value in window.get("readings", ()):
@@ -513,21 +535,67 @@ class Engine:
             if rules.maintenance is not None:
                 dev.in_maintenance = rules.maintenance.test(dev.values)
             # Keep pending durations only for rules the (possibly changed) catalogue still has.
-            for rid, began in item["pending"].items():
+            pending = {}
+            for rid, began in item.get("pending", {}).items():
                 rule = rules.by_id.get(rid)
                 if rule is not None and rule.when is not None:
-                    dev.pending[rid] = began
-            dev.active = {rid: (ts, Severity(s)) for rid, (ts, s) in item["active"].items()}
-            dev.clearing = {rid: c for rid, c in item["clearing"].items() if rid in dev.active}
+                    pending[rid] = began
+            dev.pending = pending or _EMPTY
+            dev.active = {rid: (ts, Severity(s)) for rid, (ts, s) in item.get("active", {}).items()} or _EMPTY
+            dev.clearing = {
+                rid: c for rid, c in item.get("clearing", {}).items() if rid in dev.active
+            } or _EMPTY
             # Absent from snapshots written before components were tracked.
             dev.components = {
                 rid: set(c) for rid, c in item.get("components", {}).items() if rid in dev.active
-            }
+            } or _EMPTY
             self._devices[(dev.site, dev.device_id)] = dev
             # Alarms of rules the catalogue no longer has (or disabled) end with the restart.
             for rid in [r for r in dev.active if r not in rules.by_id]:
                 self._clear(dev, rid, dev.last_ts or 0, self._backlog)
         self.version = int(state.get("version", 0)) + 1
+
+
+def _saved(d: _Device) -> dict[str, Any]:
+    """One device in the snapshot: what every device has, then only the state it holds (most hold none).
+
+    The snapshot is built whole while the fleet grows (every few seconds); with 10,000 devices,
+    the empty state written out for each device was most of it.
+    """
+    item: dict[str, Any] = {
+        "site": d.site,
+        "device_type": d.device_type,
+        "device_id": d.device_id,
+        "last_ts": d.last_ts,
+        "ts_arrival": d.ts_arrival,
+        "seen_arrival": d.seen_arrival,
+        "values": {k: v for k, v in d.values.items() if not k.startswith("mean(")},
+    }
+    if d.interval_s is not None:
+        item["interval_s"] = d.interval_s
+    if d.last_seq is not None:
+        item["last_seq"] = d.last_seq
+    if d.means:
+        item["means"] = {
+            m.key: {"since": m.since, "readings": [list(r) for r in m.readings]} for m in d.means
+        }
+    if d.pending:
+        item["pending"] = dict(d.pending)
+    if d.clearing:
+        item["clearing"] = dict(d.clearing)
+    if d.active:
+        item["active"] = {rid: [ts, str(s)] for rid, (ts, s) in d.active.items()}
+    components = {rid: sorted(c) for rid, c in d.components.items() if c}
+    if components:
+        item["components"] = components
+    return item
+
+
+def _interned(values: dict[str, Any]) -> dict[str, Any]:
+    """The values with their metric names interned: each name is kept once, not once per device."""
+    # Names decoded from JSON are new strings in every message, and a device's dict keeps those
+    # of the message that brought each name first.
+    return {sys.intern(k): v for k, v in values.items()}
 
 
 def _event(

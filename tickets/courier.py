@@ -14,10 +14,12 @@ import json
 import logging
 import threading
 from dataclasses import dataclass
-
-import urllib3
+from typing import TYPE_CHECKING
 
 from tickets.outbox import Claimed, Outbox, backoff_s
+
+if TYPE_CHECKING:
+    import urllib3
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +43,7 @@ class Courier:
     def __init__(self, outbox: Outbox, timing: Timing) -> None:
         self.outbox = outbox
         self.timing = timing
-        self._http = urllib3.PoolManager(
-            # No retries of its own (the outbox retries), and a redirect is an answer like any other.
-            timeout=urllib3.Timeout(total=timing.timeout_s),
-            retries=False,
-        )
+        self._http: urllib3.PoolManager | None = None  # made at the first delivery
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -124,10 +122,24 @@ class Courier:
                 "notification %d to %s: attempt %d failed: %s", item.id, item.url, item.attempts, error
             )
 
+    def _pool(self) -> urllib3.PoolManager:
+        """The HTTP connections, made when first needed: a site without webhooks never imports urllib3."""
+        import urllib3
+
+        if self._http is None:
+            self._http = urllib3.PoolManager(
+                # No retries of its own (the outbox retries), and a redirect is an answer like any other.
+                timeout=urllib3.Timeout(total=self.timing.timeout_s),
+                retries=False,
+            )
+        return self._http
+
     def _post(self, item: Claimed) -> str | None:
         """One attempt; None when it arrived, else what went wrong."""
+        import urllib3
+
         try:
-            resp = self._http.request(
+            resp = self._pool().request(
                 "POST",
                 item.url,
                 body=json.dumps(item.payload).encode(),

@@ -42,7 +42,7 @@ def sos_latched(db: Database) -> bool:
         for state in s.scalars(select(EngineState.state)):
             for device in state["devices"]:
                 if (device["site"], device["device_id"]) == (SITES[-1], "reader-1"):
-                    return "sos" in device["active"]
+                    return "sos" in device.get("active", {})
     return False
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -9,9 +11,10 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import select, text
 
-from records.db import MIGRATIONS, Database, make_engine, migrate
+from records.db import HEAD, MIGRATIONS, Database, make_engine, migrate, revision
 from records.models import Base, Ticket
 
 
@@ -52,3 +55,27 @@ def test_tickets_of_before_the_timing_migration_get_their_resolve_target(db_url:
         assert ticket.ack_from is None and ticket.response_overdue_at is None
     finally:
         records.close()
+
+
+def test_head_is_the_newest_migration() -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_heads() == [HEAD]
+
+
+def test_a_database_at_the_head_is_not_migrated_again(db_url: str) -> None:
+    engine = make_engine(db_url)
+    assert revision(engine) is None
+    migrate(engine)
+    assert revision(engine) == HEAD
+    engine.dispose()
+    # A start on a database at the head never imports Alembic.
+    probe = (
+        "import sys; from records.db import make_engine, migrate;"
+        f" migrate(make_engine({db_url!r})); print(sorted(m for m in sys.modules if m.startswith('alembic')))"
+    )
+    root = Path(__file__).resolve().parents[2]
+    found = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=root
+    )
+    assert found.stdout.strip() == "[]"

@@ -694,3 +694,39 @@ def test_components_in_alarm_survive_a_restart() -> None:
     assert brief(d.event(4 * S, "SUPERVISORY", "cleared", component="valve-02")) == [
         ("cleared", "supervisory", "major", 4 * S)
     ]
+
+
+def test_a_snapshot_leaves_out_empty_state_and_a_format_1_snapshot_still_restores() -> None:
+    engine, _ = _mixed_scenario(Engine(CATALOGUE), None)
+    Device(engine, "elevator").tele(0, **LIFT_IDLE)
+    Device(engine, "elevator").tele(S, door="closed", in_door_zone=False)  # pending
+    before = engine.snapshot()
+    quiet = [d for d in before["devices"] if not d.get("pending") and not d.get("active")]
+    assert quiet and all("pending" not in d and "active" not in d and "clearing" not in d for d in quiet)
+    # Format 1 wrote every field out for every device, empty or not.
+    full: dict[str, Any] = {
+        "pending": {},
+        "clearing": {},
+        "active": {},
+        "components": {},
+        "means": {},
+        "interval_s": None,
+    }
+    old = {**before, "format": 1, "devices": [{**full, **d} for d in before["devices"]]}
+    restarted = Engine(CATALOGUE, json.loads(json.dumps(old)))
+    assert restarted.snapshot()["devices"] == before["devices"]
+    assert restarted.active() == engine.active()
+
+
+def test_state_raised_on_one_device_stays_with_it() -> None:
+    # Devices without pending, clearing, active or components state share one empty dict.
+    engine = Engine(CATALOGUE)
+    trapped, other = Device(engine, "elevator", "lift-1"), Device(engine, "elevator", "lift-2")
+    for lift in (trapped, other):
+        lift.tele(0, **LIFT_IDLE)
+    trapped.tele(S, occupied=True, door="closed", in_door_zone=False)  # entrapment pending
+    trapped.event(2 * S, "ALARM_BUTTON")
+    by_id = {d["device_id"]: d for d in engine.snapshot()["devices"]}
+    assert by_id["lift-1"]["pending"] and by_id["lift-1"]["active"]
+    assert "pending" not in by_id["lift-2"] and "active" not in by_id["lift-2"]
+    assert engine.active() == [(SITE, "lift-1", "alarm_button")]
