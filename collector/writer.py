@@ -119,15 +119,19 @@ class Writer(threading.Thread):
             if not handed:
                 # Nothing in memory: fine if nothing waits, else a batch was not handed.
                 return [] if self.committed_through <= self.stored_through else None
-            if handed[0][0] != self.stored_through + 1:
+            expected = self.stored_through + 1
+            if handed[0][0] != expected:
                 return None
             batches: list[tuple[int, list[str]]] = []
             count = 0
-            while handed and count < self._batch_size:
+            # Only consecutive batches: one missing in between (not handed, the queue full) ends
+            # the write there, and the next write reads it from the disk.
+            while handed and count < self._batch_size and handed[0][0] == expected:
                 batch = handed.popleft()
                 self._handed_lines -= len(batch[1])
                 batches.append(batch)
                 count += len(batch[1])
+                expected += 1
         return batches
 
     def _deliver(self, inbox: Inbox, lines: Sequence[str]) -> bool:

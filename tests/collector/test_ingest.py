@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from collector import writer as writer_module
 from collector.inbox import Inbox
 from ground.contract import Message
 from tests.conftest import Publisher, RunningCollector, make_settings, wait_until
@@ -342,3 +343,22 @@ def test_broker_restart_the_collector_reconnects_and_resubscribes(
     second.close()
     wait_until(lambda: influx_count(influxd) == 800, what="after the restart")
     assert influx_seqs(influxd) == {d: list(range(200)) for d in DEVICES}
+
+
+def test_every_reading_is_stored_once_when_the_writers_queue_in_memory_overflows(
+    monkeypatch: pytest.MonkeyPatch, publisher: Publisher, embedded_collector: RunningCollector
+) -> None:
+    # Room for a few batches only: many are not handed and must be read back from the buffer, in
+    # order, between handed ones, as when a slow store lets the writer fall behind a drain.
+    monkeypatch.setattr(writer_module, "HANDED_MAX_LINES", 50)
+    running = embedded_collector
+    # Batches of 8, 48, 12, 36 and 4 lines: a large one does not fit where a later small one does.
+    sizes = [2, 12, 3, 9, 1] * 20
+    start = 0
+    for size in sizes:
+        publisher.publish_all(readings(size, start=start))
+        start += size
+    wait_until(lambda: running.collector.writer.stored == start * len(DEVICES), what="all stored")
+    for device in DEVICES:
+        raw = running.store.query("elevator", "seq", T0, T0 + 10_000_000, device_id=device)
+        assert [v for _, v in raw] == list(range(start))

@@ -70,22 +70,31 @@ def test_handed_batches_are_written_from_memory_and_one_not_handed_is_read_from_
     path = tmp_path / "inbox.db"
     inbox = Inbox(path)
     store = FlakyStore([])
-    w = Writer(path, store, batch_size=1, flush_interval_s=0.05)
-    # The buffer holds all three; what was handed differs only so the test sees which was written.
-    for n in (1, 2, 3):
+    # A write takes up to ten lines: batch 3 must not be taken with batch 1 over the missing 2.
+    w = Writer(path, store, batch_size=10, flush_interval_s=0.05)
+
+    def commit(n: int, handed: bool) -> None:
         batch = inbox.append([f"m,site=s,device_id=d v={n} {n}"])
         assert batch == n
-        if n != 2:  # batch 2 is not handed, as when the writer's queue is full
+        if handed:  # what was handed differs from the buffer only so the test sees which was written
             w.hand(n, [f"m,site=s,device_id=d v={n}0 {n}"])
-    inbox.close()
+
+    commit(1, True)
+    commit(2, False)  # not handed, as when the writer's queue is full
+    commit(3, True)
     w.start()
     try:
         wait_until(lambda: len(store.written) == 3, timeout_s=10, what="three batches written")
+        # 1 from memory; then 2 and 3 read back from the buffer together, in order.
         assert store.written == [
             "m,site=s,device_id=d v=10 1",
             "m,site=s,device_id=d v=2 2",
-            "m,site=s,device_id=d v=30 3",
+            "m,site=s,device_id=d v=3 3",
         ]
-        assert w.stored_through == 3
+        commit(4, True)
+        wait_until(lambda: len(store.written) == 4, timeout_s=10, what="the fourth batch written")
+        assert store.written[3] == "m,site=s,device_id=d v=40 4"  # from memory again
+        assert w.stored_through == 4
     finally:
         w.stop()
+        inbox.close()
