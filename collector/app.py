@@ -37,9 +37,11 @@ from ground.settings import Settings
 log = logging.getLogger(__name__)
 
 # Received messages waiting for the durable append; when full, paho's network thread waits,
-# so memory stays bounded and the broker holds the rest.
-QUEUE_MAX = 20_000
-BATCH_MAX = 2_000
+# so memory stays bounded and the broker holds the rest. Two batches: enough to keep the loop busy
+# (a read brings a few hundred), while each message waiting costs about 450 bytes, and a batch in
+# hand, decoded, about a kilobyte a message.
+QUEUE_MAX = 2_000
+BATCH_MAX = 1_000
 # After an idle spell, wait this long for more messages so one commit covers several.
 GATHER_S = 0.02
 STATS_EVERY_S = 60.0

@@ -93,6 +93,9 @@ class Inbox:
         self.db.execute("PRAGMA journal_mode=WAL")
         # FULL: a commit survives power loss, not only a process crash.
         self.db.execute(f"PRAGMA synchronous={synchronous}")
+        # 512 KiB of page cache rather than 2 MiB: the spool is appended and read back once, so a
+        # large cache only holds pages that are not read again.
+        self.db.execute("PRAGMA cache_size=-512")
         self.db.executescript(_SCHEMA)
         self._upgrade_line_rows()
         row = self.db.execute("SELECT value FROM checkpoint WHERE name = 'seq'").fetchone()

@@ -18,7 +18,7 @@ BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 30.0
 UNEXPECTED_ERROR_WAIT_S = 3.0
 # Lines handed over in memory at most; past it, batches wait on disk only and are read back from there.
-HANDED_MAX_LINES = 20_000
+HANDED_MAX_LINES = 10_000
 
 
 class Writer(threading.Thread):
