@@ -42,8 +42,10 @@ log = logging.getLogger(__name__)
 # hand, decoded, about a kilobyte a message.
 QUEUE_MAX = 2_000
 BATCH_MAX = 1_000
-# After an idle spell, wait this long for more messages so one commit covers several.
+# After an idle spell, wait up to this long for more messages so one commit covers several, as
+# long as some arrive within each slice.
 GATHER_S = 0.02
+GATHER_SLICE_S = 0.002
 STATS_EVERY_S = 60.0
 CHECKPOINT_EVERY_S = 2.0
 PRUNE_EVERY_S = 600.0
@@ -304,12 +306,27 @@ class Collector:
             self._arrived.clear()
             if not received:
                 return []
-            time.sleep(GATHER_S)
+            self._gather(received)
         popleft = received.popleft
         batch = [popleft() for _ in range(min(len(received), BATCH_MAX))]
         if len(received) <= QUEUE_MAX and not self._room.is_set():
             self._room.set()
         return batch
+
+    @staticmethod
+    def _gather(received: collections.deque[Received]) -> None:
+        """Wait up to GATHER_S for more messages, while they keep coming.
+
+        At a steady rate a batch grows for the whole spell. When nothing more comes within a
+        slice, the broker is most likely waiting for our acknowledgements (its window of messages
+        in flight is full): waiting longer would only stall it.
+        """
+        until = time.monotonic() + GATHER_S
+        while len(received) < BATCH_MAX and time.monotonic() < until:
+            before = len(received)
+            time.sleep(GATHER_SLICE_S)
+            if len(received) == before:
+                return
 
     def handle(self, batch: Sequence[Received]) -> None:
         """Decode a batch of received messages, hand it on, buffer it durably, then acknowledge it.
