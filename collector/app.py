@@ -43,9 +43,10 @@ log = logging.getLogger(__name__)
 QUEUE_MAX = 2_000
 BATCH_MAX = 1_000
 # After an idle spell, wait up to this long for more messages so one commit covers several, as
-# long as some arrive within each slice.
+# long as some arrive within each slice. A slice spans a publisher's pacing (gateways and load
+# generators send in bursts a few milliseconds apart).
 GATHER_S = 0.02
-GATHER_SLICE_S = 0.002
+GATHER_SLICE_S = 0.006
 STATS_EVERY_S = 60.0
 CHECKPOINT_EVERY_S = 2.0
 PRUNE_EVERY_S = 600.0
@@ -124,6 +125,7 @@ class Collector:
         self._waiting = False
         self._arrived = threading.Event()
         self._room = threading.Event()
+        self._last_batch = 0
         self._client = self._make_client()
 
     def _make_client(self) -> ReadAheadClient:
@@ -306,9 +308,13 @@ class Collector:
             self._arrived.clear()
             if not received:
                 return []
-            self._gather(received)
+            if self._last_batch < BATCH_MAX // 2:
+                # After a large batch the loop is catching up: the broker's next messages come as
+                # soon as it hears our acknowledgements, so waiting would only stall it.
+                self._gather(received)
         popleft = received.popleft
         batch = [popleft() for _ in range(min(len(received), BATCH_MAX))]
+        self._last_batch = len(batch)
         if len(received) <= QUEUE_MAX and not self._room.is_set():
             self._room.set()
         return batch
