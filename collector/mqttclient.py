@@ -77,6 +77,8 @@ class ReadAheadClient(mqtt.Client):
             return MQTTErrorCode.MQTT_ERR_CONN_LOST
         if not data:
             return MQTTErrorCode.MQTT_ERR_CONN_LOST
+        with self._msgtime_mutex:
+            self._last_bytes_received = time.monotonic()  # paho's keep-alive counts bytes, not packets
         if self._rest:
             self._rest += data
             if len(self._rest) < self._need:
@@ -123,7 +125,7 @@ class ReadAheadClient(mqtt.Client):
                     handler(published)
                     published = []
                 rc = self._handle_one(header, buf[i:body_end])
-                if rc:
+                if rc or self._sock is None:  # an error, or paho closed the connection meanwhile
                     self._rest, self._need = bytearray(), 0
                     return rc
             pos = body_end
@@ -131,8 +133,6 @@ class ReadAheadClient(mqtt.Client):
         self._need = self._pending_length(buf, pos)
         if published:
             handler(published)
-        with self._msgtime_mutex:
-            self._last_bytes_received = time.monotonic()
         return rc
 
     @staticmethod
