@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,11 @@ SITE_02 = ("site-02", "site-02-secret")
 DEVICE = ("site-02/sump_pit/sump-7", "sump-7-secret")
 
 
+def _answers(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
 class StackMosquitto(Mosquitto):
     """mosquitto with deploy/mosquitto as shipped, copied into its folder; ports and folders rewritten."""
 
@@ -35,6 +41,10 @@ class StackMosquitto(Mosquitto):
         owner = server_user("mosquitto")
         if owner:
             shutil.chown(self.dir / "data", owner)
+
+    def ready(self) -> bool:
+        """True once both listeners answer: mosquitto opens them one after the other."""
+        return all(_answers(port) for port in (self.port, self.service_port))
 
     def command(self) -> list[str]:
         conf = (self.dir / "config" / "mosquitto.conf").read_text()
