@@ -90,6 +90,7 @@ class ReadAheadClient(mqtt.Client):
         published: list[Publish] = []
         rc = MQTTErrorCode.MQTT_ERR_SUCCESS
         pos, end = 0, len(buf)
+        need = 0  # the whole length of a packet cut off by the read's end, once its header is in
         while pos < end:
             header = buf[pos]
             # The remaining length: 1 to 4 bytes, 7 bits each, low first.
@@ -107,6 +108,7 @@ class ReadAheadClient(mqtt.Client):
                 break  # the length itself is cut off
             body_end = i + length
             if body_end > end:
+                need = body_end - pos
                 break  # the packet's end comes with the next read
             qos = (header >> 1) & 3
             if header & 0xF0 == _PUBLISH and qos < 2 and length > 2:
@@ -130,23 +132,10 @@ class ReadAheadClient(mqtt.Client):
                     return rc
             pos = body_end
         self._rest = bytearray(buf[pos:]) if pos < end else bytearray()
-        self._need = self._pending_length(buf, pos)
+        self._need = need
         if published:
             handler(published)
         return rc
-
-    @staticmethod
-    def _pending_length(buf: bytes, pos: int) -> int:
-        """The whole length of the packet that starts at `pos`, if its header is there; else 0."""
-        i, length, shift = pos + 1, 0, 0
-        while i < len(buf) and shift <= 21:
-            byte = buf[i]
-            i += 1
-            length |= (byte & 127) << shift
-            if byte < 128:
-                return i - pos + length
-            shift += 7
-        return 0
 
     def _handle_one(self, header: int, body: bytes) -> MQTTErrorCode:
         """Hand one whole packet to paho's own handler, as its reader would have."""
