@@ -128,10 +128,7 @@ class Inbox:
         batch: int | None = None
         with self._transaction() as db:
             if lines:
-                batch = db.execute(
-                    "INSERT INTO spool (lines, count, untimed, derived) VALUES (?, ?, ?, ?)",
-                    (_dump_lines(lines), len(lines), json.dumps(list(untimed)) if untimed else None, derived),
-                ).lastrowid
+                batch = _insert_batch(db, lines, untimed, derived)
             if dead:
                 db.executemany(
                     "INSERT INTO dead_letters (received_at, stage, topic, reason, payload)"
@@ -139,10 +136,7 @@ class Inbox:
                     dead,
                 )
             if checkpoint is not None:
-                _save_seq(db, checkpoint)
-                last = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'spool'").fetchone()
-                checkpoint_id = last[0] if last else 0
-                db.execute("INSERT OR REPLACE INTO checkpoint VALUES ('seq', ?)", (checkpoint_id,))
+                checkpoint_id = _checkpoint(db, checkpoint)
             removable = min(stored_through, checkpoint_id)
             if removable > self._removed_through:
                 db.execute("DELETE FROM spool WHERE id <= ?", (removable,))
@@ -170,8 +164,7 @@ class Inbox:
 
     def last_batch(self) -> int:
         """The id of the newest batch ever committed, 0 before the first."""
-        last = self.db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'spool'").fetchone()
-        return int(last[0]) if last else 0
+        return _last_batch(self.db)
 
     def pending_count(self) -> int:
         """Lines received and not yet stored."""
@@ -236,15 +229,10 @@ class Inbox:
                 if not ts_given:
                     untimed.append(len(lines))
                 lines.append(line)
-            _save_seq(db, tracker.devices.items())
             if lines:
-                # Already counted in the state just saved: marked derived so it is not replayed again.
-                db.execute(
-                    "INSERT INTO spool (lines, count, untimed, derived) VALUES (?, ?, ?, 1)",
-                    (_dump_lines(lines), len(lines), json.dumps(untimed) if untimed else None),
-                )
-            last = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'spool'").fetchone()
-            db.execute("INSERT OR REPLACE INTO checkpoint VALUES ('seq', ?)", (last[0] if last else 0,))
+                # Counted in the state checkpointed below: marked derived so it is not replayed again.
+                _insert_batch(db, lines, untimed, derived=True)
+            _checkpoint(db, tracker.devices.items())
             db.execute("DROP TABLE pending")
         log.info("moved %d buffered line(s) into the batch spool", len(lines))
 
@@ -264,6 +252,29 @@ class _Transaction:
 
     def __exit__(self, exc_type: object, *_: object) -> None:
         self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _insert_batch(
+    db: sqlite3.Connection, lines: Sequence[str], untimed: Sequence[int], derived: bool
+) -> int | None:
+    """Add one batch to the spool; returns its id."""
+    return db.execute(
+        "INSERT INTO spool (lines, count, untimed, derived) VALUES (?, ?, ?, ?)",
+        (_dump_lines(lines), len(lines), json.dumps(list(untimed)) if untimed else None, derived),
+    ).lastrowid
+
+
+def _last_batch(db: sqlite3.Connection) -> int:
+    last = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'spool'").fetchone()
+    return int(last[0]) if last else 0
+
+
+def _checkpoint(db: sqlite3.Connection, state: Iterable[tuple[tuple[str, str], DeviceSeq]]) -> int:
+    """Save seq state as of the newest batch, and mark that batch as the checkpoint; returns its id."""
+    _save_seq(db, state)
+    checkpoint_id = _last_batch(db)
+    db.execute("INSERT OR REPLACE INTO checkpoint VALUES ('seq', ?)", (checkpoint_id,))
+    return checkpoint_id
 
 
 def _load_seq(db: sqlite3.Connection) -> dict[tuple[str, str], DeviceSeq]:
