@@ -29,7 +29,7 @@ from facility.worker import drop_foreign_timers, engine_state_id, timers_table
 from ground.datalock import DataDirLock
 from ground.settings import Settings
 from maintenance import windows as maintenance_windows
-from records.db import Database, database_url, make_engine, migrate, sqlite_file_url
+from records.db import Database, database_url, make_engine, migrate_apart, sqlite_file_url
 from records.devices import DeviceDirectory
 from records.models import Device, EngineState
 from rules.catalogue import Catalogue, default_rules_path, load_rules
@@ -65,7 +65,7 @@ class Service:
 
     def _build(self, settings: Settings) -> None:
         self.db = Database(database_url(settings.database_url, settings.data_dir))
-        migrate(self.db.engine)
+        migrate_apart(self.db.engine)
         self.store = open_store(settings)
         self.catalogue: Catalogue = load_rules(settings.rules_file or default_rules_path())
         self.state_db = self._state_db()

@@ -7,6 +7,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
@@ -14,7 +15,16 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import select, text
 
-from records.db import HEAD, MIGRATIONS, Database, make_engine, migrate, revision
+from records.db import (
+    HEAD,
+    MIGRATIONS,
+    Database,
+    MigrationFailed,
+    make_engine,
+    migrate,
+    migrate_apart,
+    revision,
+)
 from records.models import Base, Ticket
 
 
@@ -79,3 +89,34 @@ def test_a_database_at_the_head_is_not_migrated_again(db_url: str) -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=root
     )
     assert found.stdout.strip() == "[]"
+
+
+def test_migrations_run_apart_leave_nothing_of_alembic_in_the_process(db_url: str) -> None:
+    # In a process of its own, as a service starts: Alembic runs in a child that exits.
+    probe = (
+        "import sys; from records.db import make_engine, migrate_apart, revision;"
+        f" e = make_engine({db_url!r}); migrate_apart(e); print(revision(e));"
+        " print(sorted(m for m in sys.modules if m.startswith('alembic')))"
+    )
+    root = Path(__file__).resolve().parents[2]
+    found = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=root
+    )
+    assert found.stdout.split("\n")[:2] == [HEAD, "[]"]
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        differences = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    engine.dispose()
+    assert differences == []
+
+
+def test_migrations_that_fail_apart_stop_the_start(tmp_path: Path) -> None:
+    # Records at a revision this release does not know: Alembic fails in the child, and so does the start.
+    engine = make_engine(f"sqlite:///{tmp_path / 'records.db'}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
+        conn.execute(text("INSERT INTO alembic_version VALUES ('9999')"))
+    with pytest.raises(MigrationFailed, match="exit status 1"):
+        migrate_apart(engine)
+    assert revision(engine) == "9999"
+    engine.dispose()
