@@ -10,10 +10,10 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import paho.mqtt.client as mqtt
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select, update
 
 from collector.inbox import DeadLetter, truncated
 from collector.lineprotocol import Point, Sink
@@ -21,7 +21,7 @@ from ground.clock import now_ms
 from ground.contract import GATEWAY, Message, alarm_topic
 from ground.events import AlarmEvent
 from ground.severity import Severity
-from records.db import Database, is_transient
+from records.db import Database, EncodedJson, is_transient
 from records.devices import DeviceDirectory
 from records.models import Alarm, Device, EngineState
 from rules.engine import Engine
@@ -275,15 +275,20 @@ class Pipeline:
         with self._lock:
             if self.engine.version == self._saved_version and not self._unapplied_changed:
                 return
-            version, state = self.engine.version, self.engine.snapshot()
-            state["unapplied"] = [event_to_dict(e) for e in self._unapplied]
+            version = self.engine.version
+            state = EncodedJson(
+                self.engine.snapshot_json(unapplied=[event_to_dict(e) for e in self._unapplied])
+            )
             self._unapplied_changed = False
+        table = cast(Table, EngineState.__table__)
+        saved_at = datetime.now(UTC)
         with self.state_db.session() as s:
-            row = s.get(EngineState, self.state_id)
-            if row is None:
-                s.add(EngineState(id=self.state_id, saved_at=datetime.now(UTC), state=state))
-            else:
-                row.saved_at, row.state = datetime.now(UTC), state
+            # Core statements: the snapshot is JSON already, and an ORM row would read it back first.
+            done = s.connection().execute(
+                update(table).where(table.c.id == self.state_id).values(saved_at=saved_at, state=state)
+            )
+            if not done.rowcount:
+                s.connection().execute(insert(table).values(id=self.state_id, saved_at=saved_at, state=state))
         self._saved_version = version
 
 

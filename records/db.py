@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import subprocess
 import sys
@@ -11,6 +10,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy import exc as sa_exc
@@ -33,9 +33,21 @@ def sqlite_file_url(data_dir: Path, name: str) -> str:
     return f"sqlite:///{(data_dir / name).resolve()}"
 
 
-# JSON columns refuse NaN and Infinity on SQLite as PostgreSQL does, rather than storing what
-# PostgreSQL (and a strict JSON reader) would refuse later.
-_strict_json = functools.partial(json.dumps, allow_nan=False)
+class EncodedJson:
+    """A value for a JSON column that is JSON already: written as it is, not encoded again."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def _strict_json(value: Any) -> str:
+    """JSON for a column; NaN and Infinity are refused on SQLite as PostgreSQL refuses them."""
+    # Rather than storing what PostgreSQL (and a strict JSON reader) would refuse later.
+    if isinstance(value, EncodedJson):
+        return value.text
+    return json.dumps(value, allow_nan=False)
 
 
 _UNAVAILABLE = (

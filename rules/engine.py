@@ -33,6 +33,8 @@ import sys
 from collections import deque
 from typing import Any, Literal, TypeVar
 
+import msgspec
+
 from ground.contract import Kind, Message
 from ground.events import AlarmEvent
 from ground.severity import Severity
@@ -511,6 +513,23 @@ class Engine:
             "devices": [_saved(d) for d in self._devices.values()],
         }
 
+    def snapshot_json(self, **extra: Any) -> str:
+        """`snapshot()` with `extra` keys, as JSON, encoded a device at a time.
+
+        With a large fleet, the whole snapshot as objects took more memory than the engine's own
+        state (about 1 kB per device, every few seconds); this way there is one device's at a time.
+        """
+        buffer = bytearray(_ENCODER.encode({"format": SNAPSHOT_FORMAT, "version": self.version, **extra}))
+        buffer[-1:] = b',"devices":['
+        first = True
+        for dev in self._devices.values():
+            if not first:
+                buffer += b","
+            first = False
+            _ENCODER.encode_into(_saved(dev), buffer, -1)
+        buffer += b"]}"
+        return buffer.decode()
+
     def _restore(self, state: dict[str, Any]) -> None:
         if state.get("format") not in READABLE_FORMATS:
             raise ValueError(f"engine state format {state.get('format')!r}, expected {SNAPSHOT_FORMAT}")
@@ -554,6 +573,9 @@ class Engine:
             for rid in [r for r in dev.active if r not in rules.by_id]:
                 self._clear(dev, rid, dev.last_ts or 0, self._backlog)
         self.version = int(state.get("version", 0)) + 1
+
+
+_ENCODER = msgspec.json.Encoder()
 
 
 def _saved(d: _Device) -> dict[str, Any]:
