@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from sys import intern
 from typing import Any, NamedTuple
 
 import msgspec
@@ -236,7 +237,10 @@ def parse_topic(topic: str) -> Topic:
     if whole is not None:
         site, device_type, device_id, kind = whole.groups()
         if device_type in DEVICE_TYPES:
-            return Topic(site, device_type, device_id, _KINDS[kind])
+            # The site interned: the seq tracker and the device directory keep it with each of
+            # the site's devices, and without this each device kept its own copy. (Device ids are
+            # one per device already; interning them would grow the interpreter's own table.)
+            return Topic(intern(site), device_type, device_id, _KINDS[kind])
     parts = topic.split("/")
     if len(parts) != 6 or parts[0] != "facility" or parts[1] != "v1":
         raise ContractError("topic: expected facility/v1/{site}/{device_type}/{device_id}/{kind}")

@@ -34,19 +34,19 @@ def sqlite_file_url(data_dir: Path, name: str) -> str:
 
 
 class EncodedJson:
-    """A value for a JSON column that is JSON already: written as it is, not encoded again."""
+    """A value for a JSON column that is JSON already (UTF-8): written as it is, not encoded again."""
 
-    __slots__ = ("text",)
+    __slots__ = ("encoded",)
 
-    def __init__(self, text: str) -> None:
-        self.text = text
+    def __init__(self, encoded: bytes) -> None:
+        self.encoded = encoded
 
 
 def _strict_json(value: Any) -> str:
     """JSON for a column; NaN and Infinity are refused on SQLite as PostgreSQL refuses them."""
     # Rather than storing what PostgreSQL (and a strict JSON reader) would refuse later.
     if isinstance(value, EncodedJson):
-        return value.text
+        return value.encoded.decode()
     return json.dumps(value, allow_nan=False)
 
 

@@ -513,7 +513,7 @@ class Engine:
             "devices": [_saved(d) for d in self._devices.values()],
         }
 
-    def snapshot_json(self, **extra: Any) -> str:
+    def snapshot_json(self, **extra: Any) -> bytes:
         """`snapshot()` with `extra` keys, as JSON, encoded a device at a time.
 
         With a large fleet, the whole snapshot as objects took more memory than the engine's own
@@ -528,7 +528,7 @@ class Engine:
             first = False
             _ENCODER.encode_into(_saved(dev), buffer, -1)
         buffer += b"]}"
-        return buffer.decode()
+        return bytes(buffer)
 
     def _restore(self, state: dict[str, Any]) -> None:
         if state.get("format") not in READABLE_FORMATS:
