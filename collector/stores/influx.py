@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import urllib3
-from influxdb_client.client.influxdb_client import InfluxDBClient
-from influxdb_client.client.write_api import SYNCHRONOUS
-from influxdb_client.domain.write_precision import WritePrecision
-from influxdb_client.rest import ApiException
 
 from collector.stores.base import Aggregate, StoreRejected, StoreUnavailable
 
+if TYPE_CHECKING:
+    from influxdb_client.domain.write_precision import WritePrecision
+
 # 400 is a bad point; 413 a batch too large: neither gets better by retrying the same request.
 _REJECTED_STATUSES = frozenset({400, 413, 422})
-_MILLISECONDS: WritePrecision = WritePrecision.MS  # type: ignore[assignment]  # a str constant
 
 
 def _ident(name: str) -> str:
@@ -112,11 +110,20 @@ class InfluxV2Store(_InfluxQL):
     """InfluxDB through the v2 write API (1.8+, 2.x, 3.x, Cloud), with pre-formatted lines."""
 
     def __init__(self, url: str, token: str, org: str, bucket: str, timeout_s: float = 10.0) -> None:
+        # Imported here, not with the module: influxdb-client brings its whole generated API
+        # (about 500 modules, 13 MB resident), which the v1 store and the embedded one never use.
+        from influxdb_client.client.influxdb_client import InfluxDBClient
+        from influxdb_client.client.write_api import SYNCHRONOUS
+        from influxdb_client.domain.write_precision import WritePrecision
+        from influxdb_client.rest import ApiException
+
         super().__init__(url, bucket, {"Authorization": f"Token {token}"}, timeout_s)
         self._client = InfluxDBClient(url=url, token=token, org=org, timeout=int(timeout_s * 1000))
         # Synchronous mode: errors surface here, not in a batching callback.
         self._write_api = self._client.write_api(write_options=SYNCHRONOUS)
         self._bucket, self._org = bucket, org
+        self._milliseconds: WritePrecision = WritePrecision.MS  # type: ignore[assignment]  # a str constant
+        self._api_exception = ApiException
 
     def write(self, lines: Sequence[str]) -> None:
         """Write one batch; raises StoreRejected (400) or StoreUnavailable (anything else)."""
@@ -125,9 +132,9 @@ class InfluxV2Store(_InfluxQL):
                 bucket=self._bucket,
                 org=self._org,
                 record="\n".join(lines),
-                write_precision=_MILLISECONDS,
+                write_precision=self._milliseconds,
             )
-        except ApiException as exc:
+        except self._api_exception as exc:
             _check(exc.status or 599, exc.body or exc.reason or "")
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise StoreUnavailable(f"write: {exc}") from exc

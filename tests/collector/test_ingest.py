@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -362,3 +364,17 @@ def test_every_reading_is_stored_once_when_the_writers_queue_in_memory_overflows
     for device in DEVICES:
         raw = running.store.query("elevator", "seq", T0, T0 + 10_000_000, device_id=device)
         assert [v for _, v in raw] == list(range(start))
+
+
+def test_only_the_v2_store_imports_influxdb_client() -> None:
+    # influxdb-client is about 500 modules; the v1 store is plain HTTP and must not pay for them.
+    probe = (
+        "import sys; from collector.stores.influx import InfluxV1Store, InfluxV2Store;"
+        " InfluxV1Store('http://127.0.0.1:9', 'db').close(); print('influxdb_client' in sys.modules);"
+        " InfluxV2Store('http://127.0.0.1:9', 't', 'o', 'b').close(); print('influxdb_client' in sys.modules)"
+    )
+    root = Path(__file__).resolve().parents[2]
+    found = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=root
+    )
+    assert found.stdout.split() == ["False", "True"]
