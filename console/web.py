@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
 
 from console.i18n import LANGUAGES, choose, translator
 from console.session import Visitor
 
+if TYPE_CHECKING:
+    from fastapi.templating import Jinja2Templates
+
 HERE = Path(__file__).parent
-TEMPLATES = Jinja2Templates(directory=HERE / "templates")
+
+
+@functools.cache
+def templates() -> Jinja2Templates:
+    """The pages' templates, loaded at the first page rendered.
+
+    Jinja2 is about 2 MB that a service nobody opens the console of (a worker of a partitioned
+    fleet, say) never needs.
+    """
+    from fastapi.templating import Jinja2Templates
+
+    return Jinja2Templates(directory=HERE / "templates")
 
 
 def _local(request: Request) -> Any:
@@ -43,4 +57,4 @@ def render(
         "path": request.url.path,
         **context,
     }
-    return TEMPLATES.TemplateResponse(request, template, values, status_code=status_code)
+    return templates().TemplateResponse(request, template, values, status_code=status_code)

@@ -14,7 +14,7 @@ from console import charts
 from console.i18n import choose, translator
 from console.pages.tickets import visible_sites
 from console.session import Visitor, signed_in
-from console.web import HERE, TEMPLATES, render
+from console.web import HERE, render, templates
 from quality.monthly import MONTH, MonthlyReport, monthly_report
 from quality.records import QualityRecords
 from quality.rows import month_of, tickets_csv
@@ -67,7 +67,7 @@ def context(report: MonthlyReport, language: str, zone: ZoneInfo) -> dict[str, A
 
 def printable(report: MonthlyReport, language: str, zone: ZoneInfo) -> str:
     """The report as one self-contained HTML document (its style inline), for printing to PDF."""
-    template = TEMPLATES.env.get_template("monthly_print.html")
+    template = templates().env.get_template("monthly_print.html")
     return template.render(
         t=translator(language),
         lang=language,
