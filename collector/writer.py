@@ -57,18 +57,24 @@ class Writer(threading.Thread):
         self.committed_through = spool.last_batch()  # the newest batch committed, as far as we know
         spool.close()
         self.store_up = True
-        self._handed: collections.deque[tuple[int, list[str]]] = collections.deque()
+        # (batch id, its lines joined by newlines, how many): one string a batch rather than a
+        # thousand, since small objects held between two threads spread over the allocator's
+        # arenas, and those stay with the process after a drain.
+        self._handed: collections.deque[tuple[int, str, int]] = collections.deque()
         self._handed_lines = 0
         self._handed_lock = threading.Lock()  # the count is changed by both threads
 
-    def hand(self, batch: int, lines: list[str]) -> None:
+    def hand(self, batch: int, lines: Sequence[str]) -> None:
         """Batch `batch` of `lines` was committed: keep it in memory for the write, if there is room."""
         self.committed_through = batch
-        with self._handed_lock:
-            if self._handed_lines + len(lines) <= HANDED_MAX_LINES:
-                self._handed_lines += len(lines)
-                self._handed.append((batch, lines))
-        self.notify(len(lines))
+        count = len(lines)
+        if self._handed_lines + count <= HANDED_MAX_LINES:  # a hint here; decided under the lock
+            text = "\n".join(lines)
+            with self._handed_lock:
+                if self._handed_lines + count <= HANDED_MAX_LINES:
+                    self._handed_lines += count
+                    self._handed.append((batch, text, count))
+        self.notify(count)
 
     def notify(self, lines: int) -> None:
         """`lines` new lines were committed; wake the writer early once they fill a batch."""
@@ -100,48 +106,53 @@ class Writer(threading.Thread):
         self._unseen = 0
         batches = self._take_handed()
         if batches is None:
-            batches = inbox.take(self._batch_size, after=self.stored_through)
-        lines = [line for _, batch in batches for line in batch]
-        if lines and self._deliver(inbox, lines):
+            batches = [
+                (batch, "\n".join(lines), len(lines))
+                for batch, lines in inbox.take(self._batch_size, after=self.stored_through)
+            ]
+        count = sum(n for _, _, n in batches)
+        if count and self._deliver(inbox, [text for _, text, _ in batches]):
             self.stored_through = batches[-1][0]
-            self.stored += len(lines)
-        if len(lines) < self._batch_size:
+            self.stored += count
+        if count < self._batch_size:
             # A partial batch: let more arrive, up to the flush interval.
             self._wake.wait(self._flush_interval_s)
             self._wake.clear()
 
-    def _take_handed(self) -> list[tuple[int, list[str]]] | None:
+    def _take_handed(self) -> list[tuple[int, str, int]] | None:
         """Handed batches that follow the last one stored, up to a write's worth; None: read the disk."""
         handed = self._handed
         with self._handed_lock:
             while handed and handed[0][0] <= self.stored_through:
-                self._handed_lines -= len(handed.popleft()[1])  # read from the disk meanwhile
+                self._handed_lines -= handed.popleft()[2]  # read from the disk meanwhile
             if not handed:
                 # Nothing in memory: fine if nothing waits, else a batch was not handed.
                 return [] if self.committed_through <= self.stored_through else None
             expected = self.stored_through + 1
             if handed[0][0] != expected:
                 return None
-            batches: list[tuple[int, list[str]]] = []
+            batches: list[tuple[int, str, int]] = []
             count = 0
             # Only consecutive batches: one missing in between (not handed, the queue full) ends
             # the write there, and the next write reads it from the disk.
             while handed and count < self._batch_size and handed[0][0] == expected:
                 batch = handed.popleft()
-                self._handed_lines -= len(batch[1])
+                self._handed_lines -= batch[2]
                 batches.append(batch)
-                count += len(batch[1])
+                count += batch[2]
                 expected += 1
         return batches
 
     def _deliver(self, inbox: Inbox, lines: Sequence[str]) -> bool:
-        """Write `lines`, retrying while unavailable; False only if stopped before it succeeded."""
+        """Write `lines` (each one or more lines), retrying while unavailable; False only if stopped first."""
         attempt = 0
         while True:
             try:
                 self._store.write(lines)
             except StoreRejected as exc:
                 self._mark_up()
+                # One line at a time from here, so that halving finds the bad ones.
+                lines = [line for text in lines for line in text.split("\n")]
                 if len(lines) == 1:
                     self.rejected += 1
                     log.warning("store rejected a point: %s", exc)

@@ -20,7 +20,10 @@ class TimeSeriesStore(Protocol):
     """Where readings go: InfluxDB (v2 or v1 API) or the embedded SQLite file."""
 
     def write(self, lines: Sequence[str]) -> None:
-        """Store a batch of line-protocol lines (time in ms); raises StoreRejected or StoreUnavailable."""
+        """Store a batch of line-protocol lines (time in ms); raises StoreRejected or StoreUnavailable.
+
+        An item may hold several lines separated by newlines, as a batch handed over whole does.
+        """
 
     def query(
         self,

@@ -48,7 +48,7 @@ class SqliteStore:
     def write(self, lines: Sequence[str]) -> None:
         """Store a batch of lines; a line that does not parse rejects the batch (StoreRejected)."""
         rows = []
-        for line in lines:
+        for line in (line for text in lines for line in text.split("\n")):
             try:
                 p = parse_line(line)
             except (ValueError, IndexError) as exc:

@@ -10,7 +10,7 @@ import pytest
 
 from collector import writer as writer_module
 from collector.inbox import Inbox
-from collector.stores.base import StoreUnavailable
+from collector.stores.base import StoreRejected, StoreUnavailable
 from collector.writer import Writer
 from tests.conftest import wait_until
 
@@ -25,7 +25,7 @@ class FlakyStore:
     def write(self, lines: Sequence[str]) -> None:
         if self.failures:
             raise self.failures.pop(0)
-        self.written += lines
+        self.written += (line for text in lines for line in text.split("\n"))
 
     def query(self, *args: Any, **kwargs: Any) -> list[tuple[int, Any]]:
         return []
@@ -95,6 +95,40 @@ def test_handed_batches_are_written_from_memory_and_one_not_handed_is_read_from_
         wait_until(lambda: len(store.written) == 4, timeout_s=10, what="the fourth batch written")
         assert store.written[3] == "m,site=s,device_id=d v=40 4"  # from memory again
         assert w.stored_through == 4
+    finally:
+        w.stop()
+        inbox.close()
+
+
+class PickyStore(FlakyStore):
+    """Refuses a whole write holding a line with `bad` in it, as InfluxDB refuses a batch with a bad point."""
+
+    def write(self, lines: Sequence[str]) -> None:
+        each = [line for text in lines for line in text.split("\n")]
+        if any("bad" in line for line in each):
+            raise StoreRejected("unable to parse 'bad'")
+        self.written += each
+
+
+def test_a_bad_line_in_batches_handed_whole_is_dead_lettered_alone(tmp_path: Path) -> None:
+    path = tmp_path / "inbox.db"
+    inbox = Inbox(path)
+    store = PickyStore([])
+    w = Writer(path, store, batch_size=100, flush_interval_s=0.05)
+    batches = [
+        [f"m,site=s,device_id=d v={n} {n}" for n in range(0, 5)],
+        [f"m,site=s,device_id=d v={n} {n}" for n in range(5, 8)] + ["m,site=s,device_id=d bad"],
+        [f"m,site=s,device_id=d v={n} {n}" for n in range(8, 12)],
+    ]
+    for lines in batches:
+        w.hand(inbox.append(lines) or 0, lines)
+    w.start()
+    try:
+        wait_until(lambda: w.stored_through == 3, timeout_s=10, what="all three batches through")
+        assert store.written == [f"m,site=s,device_id=d v={n} {n}" for n in range(12)]
+        assert w.rejected == 1 and w.stored == 13
+        [letter] = inbox.dead_letters()
+        assert letter["stage"] == "store" and letter["payload"] == "m,site=s,device_id=d bad"
     finally:
         w.stop()
         inbox.close()
