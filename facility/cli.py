@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from facility import gateway_command, report_command, users_command
 from grafana import command as grafana_command
+from ground.allocator import return_large_blocks
 from ground.datalock import DataDirInUse
 from ground.settings import Settings
 
@@ -146,6 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in ("serve", "collector", "demo"):
         # What these write (readings, tickets, API tokens' hashes) is for the service's user alone.
         os.umask(0o077)
+        return_large_blocks()
     if args.command == "rules":
         return _check_rules(args.file)
     if args.command == "maintenance":
