@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from collector.inbox import DeadLetter, Inbox, truncated
-from collector.stores.base import StoreRejected, StoreUnavailable, TimeSeriesStore
+from collector.stores.base import StoreRejected, StoreUnavailable, TimeSeriesStore, each_line
 from ground.clock import now_ms
 
 log = logging.getLogger(__name__)
@@ -152,7 +152,7 @@ class Writer(threading.Thread):
             except StoreRejected as exc:
                 self._mark_up()
                 # One line at a time from here, so that halving finds the bad ones.
-                lines = [line for text in lines for line in text.split("\n")]
+                lines = list(each_line(lines))
                 if len(lines) == 1:
                     self.rejected += 1
                     log.warning("store rejected a point: %s", exc)

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Literal, Protocol
 
 Aggregate = Literal["mean", "min", "max", "last", "count"]
+
+
+def each_line(lines: Sequence[str]) -> Iterator[str]:
+    """The single lines of a write's items, each of which may hold several separated by newlines."""
+    for text in lines:
+        yield from text.split("\n")
 
 
 class StoreRejected(Exception):

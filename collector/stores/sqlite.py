@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from collector.lineprotocol import parse_line
-from collector.stores.base import Aggregate, StoreRejected, StoreUnavailable
+from collector.stores.base import Aggregate, StoreRejected, StoreUnavailable, each_line
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS points (
@@ -48,7 +48,7 @@ class SqliteStore:
     def write(self, lines: Sequence[str]) -> None:
         """Store a batch of lines; a line that does not parse rejects the batch (StoreRejected)."""
         rows = []
-        for line in (line for text in lines for line in text.split("\n")):
+        for line in each_line(lines):
             try:
                 p = parse_line(line)
             except (ValueError, IndexError) as exc:

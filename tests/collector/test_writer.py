@@ -10,7 +10,7 @@ import pytest
 
 from collector import writer as writer_module
 from collector.inbox import Inbox
-from collector.stores.base import StoreRejected, StoreUnavailable
+from collector.stores.base import StoreRejected, StoreUnavailable, each_line
 from collector.writer import Writer
 from tests.conftest import wait_until
 
@@ -25,7 +25,7 @@ class FlakyStore:
     def write(self, lines: Sequence[str]) -> None:
         if self.failures:
             raise self.failures.pop(0)
-        self.written += (line for text in lines for line in text.split("\n"))
+        self.written += each_line(lines)
 
     def query(self, *args: Any, **kwargs: Any) -> list[tuple[int, Any]]:
         return []
@@ -104,7 +104,7 @@ class PickyStore(FlakyStore):
     """Refuses a whole write holding a line with `bad` in it, as InfluxDB refuses a batch with a bad point."""
 
     def write(self, lines: Sequence[str]) -> None:
-        each = [line for text in lines for line in text.split("\n")]
+        each = list(each_line(lines))
         if any("bad" in line for line in each):
             raise StoreRejected("unable to parse 'bad'")
         self.written += each
