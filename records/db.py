@@ -38,7 +38,7 @@ class EncodedJson:
 
     __slots__ = ("encoded",)
 
-    def __init__(self, encoded: bytes) -> None:
+    def __init__(self, encoded: bytes | bytearray) -> None:
         self.encoded = encoded
 
 
@@ -140,10 +140,10 @@ def migrate_apart(engine: Engine) -> None:
     """
     if revision(engine) == HEAD:
         return
-    url = engine.url.render_as_string(hide_password=False)
     if engine.url.get_backend_name() == "sqlite" and engine.url.database in (None, "", ":memory:"):
         migrate(engine)  # a database in this process's memory: no other process can reach it
         return
+    url = engine.url.render_as_string(hide_password=False)
     # The URL goes on stdin, not the command line, where anyone on the machine could read its password.
     done = subprocess.run([sys.executable, "-m", "records.upgrade"], input=url, text=True, check=False)
     if done.returncode != 0 or revision(engine) != HEAD:

@@ -148,9 +148,8 @@ class DeviceDirectory:
                         "b_device_id": device_id,
                         "b_first_seen": seen.first_seen,
                         "b_last_seen": seen.last_seen,
-                        "b_latest": _encoded(
-                            {**latest, **seen.latest}
-                        ),  # a message may carry only some points
+                        # A message may carry only some points: merged into those written before.
+                        "b_latest": _encoded({**latest, **seen.latest}),
                     }
                 )
             if updates:

@@ -513,22 +513,21 @@ class Engine:
             "devices": [_saved(d) for d in self._devices.values()],
         }
 
-    def snapshot_json(self, **extra: Any) -> bytes:
-        """`snapshot()` with `extra` keys, as JSON, encoded a device at a time.
+    def snapshot_json(self, **extra: Any) -> bytearray:
+        """`snapshot()` with `extra` keys, as JSON, encoded a device at a time into one buffer.
 
         With a large fleet, the whole snapshot as objects took more memory than the engine's own
         state (about 1 kB per device, every few seconds); this way there is one device's at a time.
+        The buffer is returned as it is: a copy would be as large again (27 MB at 100,000 devices).
         """
         buffer = bytearray(_ENCODER.encode({"format": SNAPSHOT_FORMAT, "version": self.version, **extra}))
         buffer[-1:] = b',"devices":['
-        first = True
-        for dev in self._devices.values():
-            if not first:
+        for i, dev in enumerate(self._devices.values()):
+            if i:
                 buffer += b","
-            first = False
             _ENCODER.encode_into(_saved(dev), buffer, -1)
         buffer += b"]}"
-        return bytes(buffer)
+        return buffer
 
     def _restore(self, state: dict[str, Any]) -> None:
         if state.get("format") not in READABLE_FORMATS:
