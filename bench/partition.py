@@ -80,7 +80,17 @@ def main() -> None:
             tickets = s.scalar(
                 select(func.count()).select_from(Ticket).where(Ticket.rule == "water_tank_low")
             )
-            snapshots = s.execute(text("SELECT length(state::text) FROM engine_state")).scalars().all()
+            snapshots = (
+                s.execute(
+                    text(
+                        "SELECT length(h.state::text) + coalesce(sum(length(p.devices::text)), 0)"
+                        " FROM engine_state h LEFT JOIN engine_state_parts p ON p.state_id = h.id"
+                        " GROUP BY h.id"
+                    )
+                )
+                .scalars()
+                .all()
+            )
         db.close()
         drain_s = max(finished.values(), default=float("nan"))
         print(f"{sent:,} readings over {len(SITES)} sites published in {published_s:.1f} s")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
+import hashlib
 import json
 import logging
 import threading
@@ -12,8 +13,12 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
+import msgspec
 import paho.mqtt.client as mqtt
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, Text, delete, insert, select, update
+from sqlalchemy import cast as cast_as
+from sqlalchemy.engine import Engine as SqlEngine
+from sqlalchemy.orm import Session
 
 from collector.inbox import DeadLetter, truncated
 from collector.lineprotocol import Point, Sink
@@ -23,7 +28,7 @@ from ground.events import AlarmEvent
 from ground.severity import Severity
 from records.db import Database, EncodedJson, is_transient
 from records.devices import DeviceDirectory
-from records.models import Alarm, Device, EngineState
+from records.models import Alarm, Device, EngineState, EngineStatePart
 from rules.engine import Engine
 from rules.parents import gateway_event
 from rules.rule import OFFLINE
@@ -73,6 +78,8 @@ class Pipeline:
         )
         self._unapplied_changed = bool(unapplied)
         self._saved_version = -1
+        # Digests of the snapshot's parts as last committed; None until this process has saved one.
+        self._saved_parts: list[bytes] | None = None
         self._ticks = 0
         self.record = record  # where alarm points go (the collector's buffer)
         self.set_aside = set_aside  # where refused events go (the collector's dead letters)
@@ -271,25 +278,54 @@ class Pipeline:
             self.dispatcher.submit(functools.partial(self._publish_alarms, change.site, change.device_id))
 
     def save_if_changed(self) -> None:
-        """Snapshot the engine when its pending or active state changed, so a restart keeps it."""
+        """Snapshot the engine when its pending or active state changed, so a restart keeps it.
+
+        The snapshot is a head and parts of up to a thousand devices each, in one transaction; a
+        part the same as when last saved is not written again.
+        """
         with self._lock:
             if self.engine.version == self._saved_version and not self._unapplied_changed:
                 return
             version = self.engine.version
-            state = EncodedJson(
-                self.engine.snapshot_json(unapplied=[event_to_dict(e) for e in self._unapplied])
+            parts = self.engine.snapshot_parts()
+            head = self.engine.snapshot_head(
+                parts=len(parts), unapplied=[event_to_dict(e) for e in self._unapplied]
             )
             self._unapplied_changed = False
-        table = cast(Table, EngineState.__table__)
+        digests = [hashlib.blake2b(part, digest_size=16).digest() for part in parts]
+        saved = self._saved_parts or []
+        changed = [
+            (n, EncodedJson(part))
+            for n, (part, digest) in enumerate(zip(parts, digests, strict=True))
+            if n >= len(saved) or saved[n] != digest
+        ]
+        del parts  # only the changed ones are kept, until written
         saved_at = datetime.now(UTC)
         with self.state_db.session() as s:
             # Core statements: the snapshot is JSON already, and an ORM row would read it back first.
-            done = s.connection().execute(
-                update(table).where(table.c.id == self.state_id).values(saved_at=saved_at, state=state)
-            )
-            if not done.rowcount:
-                s.connection().execute(insert(table).values(id=self.state_id, saved_at=saved_at, state=state))
+            _put(s, STATES, {"id": self.state_id}, {"saved_at": saved_at, "state": EncodedJson(head)})
+            for n, devices in changed:
+                _put(s, PARTS, {"state_id": self.state_id, "part": n}, {"devices": devices})
+            if self._saved_parts is None or len(digests) < len(self._saved_parts):
+                # Parts past the end: of a larger fleet, or of the process before a restart.
+                s.connection().execute(
+                    delete(PARTS).where(PARTS.c.state_id == self.state_id, PARTS.c.part >= len(digests))
+                )
+        # Only once committed: after a failed save, the next writes what the database lacks.
+        self._saved_parts = digests
         self._saved_version = version
+
+
+STATES = cast(Table, EngineState.__table__)
+PARTS = cast(Table, EngineStatePart.__table__)
+_PART = msgspec.json.Decoder(list[dict[str, Any]])
+
+
+def _put(s: Session, table: Table, key: dict[str, Any], values: dict[str, Any]) -> None:
+    """Update the row with this key, or insert it."""
+    where = [table.c[column] == value for column, value in key.items()]
+    if not s.connection().execute(update(table).where(*where).values(**values)).rowcount:
+        s.connection().execute(insert(table).values(**key, **values))
 
 
 def _names(event: AlarmEvent) -> tuple[str, str, str, str]:
@@ -319,11 +355,37 @@ def event_from_dict(doc: dict[str, Any]) -> AlarmEvent:
     return AlarmEvent(**{**doc, "severity": Severity(doc["severity"])})
 
 
+def create_state_tables(engine: SqlEngine) -> None:
+    """The snapshot's tables in a database of their own, if not there yet (the records' come by migration)."""
+    EngineState.metadata.create_all(engine, tables=[STATES, PARTS])
+
+
 def load_engine_state(db: Database, state_id: int = 1) -> dict[str, Any] | None:
-    """The engine's last snapshot, if any (a worker's own, by its `state_id`)."""
+    """The engine's last snapshot, if any (a worker's own, by its `state_id`).
+
+    Its devices are an iterator that decodes a part at a time: read whole, a large fleet's
+    snapshot as objects would take several times the engine's own memory at start-up.
+    """
     with db.read() as s:
         row = s.get(EngineState, state_id)
-        return row.state if row else None
+        if row is None:
+            return None
+        state = dict(row.state)
+        if "parts" not in state:
+            return state  # written whole, by a version before parts
+        texts = (
+            s.execute(
+                select(cast_as(PARTS.c.devices, Text))
+                .where(PARTS.c.state_id == state_id)
+                .order_by(PARTS.c.part)
+            )
+            .scalars()
+            .all()
+        )
+    if len(texts) != state["parts"]:
+        raise ValueError(f"engine snapshot {state_id}: {len(texts)} of its {state['parts']} parts")
+    state["devices"] = (device for text in texts for device in _PART.decode(text))
+    return state
 
 
 def move_engine_state(records: Database, state_db: Database) -> None:

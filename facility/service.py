@@ -22,7 +22,7 @@ import console.app as console
 from api.app import ServiceContext, create_app
 from api.auth import TokenBook
 from collector.stores.factory import open_store
-from facility.pipeline import load_engine_state, move_engine_state
+from facility.pipeline import create_state_tables, load_engine_state, move_engine_state
 from facility.resolutions import Resolutions
 from facility.wiring import Resources, counters, wire
 from facility.worker import drop_foreign_timers, engine_state_id, timers_table
@@ -31,7 +31,7 @@ from ground.settings import Settings
 from maintenance import windows as maintenance_windows
 from records.db import Database, database_url, make_engine, migrate_apart, sqlite_file_url
 from records.devices import DeviceDirectory
-from records.models import Device, EngineState
+from records.models import Device
 from rules.catalogue import Catalogue, default_rules_path, load_rules
 from rules.engine import Engine
 from tickets import deadlines, escalation
@@ -150,7 +150,7 @@ class Service:
         if self.db.engine.dialect.name != "sqlite":
             return self.db
         state_db = Database(sqlite_file_url(self.settings.data_dir, "engine-state.db"))
-        EngineState.metadata.create_all(state_db.engine, tables=[EngineState.__table__])  # type: ignore[list-item]
+        create_state_tables(state_db.engine)
         move_engine_state(self.db, state_db)
         return state_db
 

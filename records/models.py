@@ -248,6 +248,20 @@ class EngineState(Base):
     state: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
+class EngineStatePart(Base):
+    """A part of an engine's snapshot: the state of up to a thousand of its devices, as a JSON array.
+
+    Its head (`EngineState.state`) says how many parts there are; both are written in one
+    transaction, and a part is written again only when it changed.
+    """
+
+    __tablename__ = "engine_state_parts"
+
+    state_id: Mapped[int] = mapped_column(primary_key=True)
+    part: Mapped[int] = mapped_column(primary_key=True)
+    devices: Mapped[list[Any]] = mapped_column(JSON)
+
+
 class PatrolCheckpoint(Base):
     """A place on a patrol with its electronic tag (巡更點)."""
 

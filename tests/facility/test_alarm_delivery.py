@@ -10,13 +10,12 @@ import pytest
 
 from collector.inbox import DeadLetter, Inbox
 from collector.lineprotocol import Point
-from facility.pipeline import Pipeline, load_engine_state
+from facility.pipeline import Pipeline, create_state_tables, load_engine_state
 from facility.service import Service
 from ground.events import AlarmEvent
 from ground.severity import Severity
 from records.db import Database, migrate, sqlite_file_url
 from records.devices import DeviceDirectory
-from records.models import EngineState
 from rules.catalogue import default_rules_path, load_rules
 from rules.engine import Engine
 from tests.conftest import ADMIN_TOKEN, Publisher, make_settings, wait_until
@@ -99,7 +98,7 @@ def test_events_waiting_for_an_unreachable_database_survive_a_restart(tmp_path: 
     """Events the records could not take yet go into the engine's snapshot and are applied after it."""
     catalogue = load_rules(default_rules_path())
     state_db = Database(sqlite_file_url(tmp_path, "engine-state.db"))
-    EngineState.metadata.create_all(state_db.engine, tables=[EngineState.__table__])  # type: ignore[list-item]
+    create_state_tables(state_db.engine)
     down = Database(f"postgresql://facility@127.0.0.1:{free_port()}/facility")  # nothing listens there
     dispatcher = Dispatcher([])
     points: list[Point] = []

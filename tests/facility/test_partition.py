@@ -12,6 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from facility.pipeline import load_engine_state
 from ground.clock import now_ms
 from records.db import Database
 from records.models import AuditEntry, EngineState, Ticket
@@ -39,10 +40,11 @@ FAULT_RECORD = {
 def sos_latched(db: Database) -> bool:
     """True while an engine's snapshot holds the reader's SOS as an active alarm."""
     with db.read() as s:
-        for state in s.scalars(select(EngineState.state)):
-            for device in state["devices"]:
-                if (device["site"], device["device_id"]) == (SITES[-1], "reader-1"):
-                    return "sos" in device.get("active", {})
+        state_ids = s.scalars(select(EngineState.id)).all()
+    for state_id in state_ids:
+        for device in (load_engine_state(db, state_id) or {}).get("devices", ()):
+            if (device["site"], device["device_id"]) == (SITES[-1], "reader-1"):
+                return "sos" in device.get("active", {})
     return False
 
 

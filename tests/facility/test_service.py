@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy.exc import OperationalError
 
+from facility.pipeline import load_engine_state
 from facility.service import Service
 from records.db import Database
 from records.models import EngineState
@@ -167,12 +169,12 @@ def test_a_restart_keeps_alarms_tickets_pending_durations_and_timers(
 
 
 def _move_snapshot_to_records(data: Path) -> None:
-    """Leave the engine's snapshot as versions before `engine-state.db` did: among the records."""
+    """Leave the engine's snapshot as versions before `engine-state.db` did: among the records, whole."""
     own = Database(f"sqlite:///{data / 'engine-state.db'}")
-    with own.read() as s:
-        row = s.get(EngineState, 1)
-        assert row is not None
-        saved = EngineState(id=1, saved_at=row.saved_at, state=row.state)
+    state = load_engine_state(own)
+    assert state is not None
+    whole = {key: value for key, value in state.items() if key != "parts"}
+    saved = EngineState(id=1, saved_at=datetime.now(UTC), state={**whole, "devices": list(state["devices"])})
     own.close()
     for name in ("engine-state.db", "engine-state.db-wal", "engine-state.db-shm"):
         (data / name).unlink(missing_ok=True)
