@@ -67,7 +67,7 @@ def is_transient(error: BaseException) -> bool:
 
 
 # Page cache of each SQLite connection of the records, KiB.
-PAGE_CACHE_KIB = 512
+PAGE_CACHE_KIB = 128
 
 
 def make_engine(url: str) -> Engine:
@@ -86,9 +86,10 @@ def make_engine(url: str) -> Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        # 512 KiB of page cache per connection rather than SQLite's 2 MiB: the pool keeps several
+        # 128 KiB of page cache per connection rather than SQLite's 2 MiB: the pool keeps several
         # connections open for as long as the service runs, and each would fill its own 2 MiB
         # with the same pages of the devices' rows, which the operating system caches anyway.
+        # The readings' buffer and store, on the hot path, have caches of their own.
         cursor.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
         cursor.close()
 

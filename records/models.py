@@ -168,16 +168,10 @@ class Alarm(Base):
 
     __tablename__ = "alarms"
     __table_args__ = (
-        # At most one active alarm per (device, rule).
-        Index(
-            "alarms_one_active",
-            "site",
-            "device_id",
-            "rule",
-            unique=True,
-            sqlite_where=text("active"),
-            postgresql_where=text("active"),
-        ),
+        # At most one active alarm per (device, rule). On PostgreSQL the index has the same WHERE
+        # (migration 0001); named here, it would load SQLAlchemy's PostgreSQL dialect (2 MB) into
+        # every service, SQLite's too.
+        Index("alarms_one_active", "site", "device_id", "rule", unique=True, sqlite_where=text("active")),
         # A ticket's alarms, and whether any is still active: an outage's children by the thousand.
         Index("alarms_ticket_active", "ticket_id", "active"),
     )
