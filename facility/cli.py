@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from facility import gateway_command, report_command, users_command
 from grafana import command as grafana_command
-from ground.allocator import return_large_blocks
+from ground.allocator import return_large_blocks, share_arenas
 from ground.datalock import DataDirInUse
 from ground.settings import Settings
 
@@ -148,6 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # What these write (readings, tickets, API tokens' hashes) is for the service's user alone.
         os.umask(0o077)
         return_large_blocks()
+        share_arenas()
     if args.command == "rules":
         return _check_rules(args.file)
     if args.command == "maintenance":

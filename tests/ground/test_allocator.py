@@ -39,3 +39,48 @@ def test_large_blocks_stay_out_of_the_heap_once_set(mode: str, mapped: str) -> N
         [sys.executable, "-c", PROBE, mode], capture_output=True, text=True, check=True, cwd=root
     )
     assert found.stdout.strip() == mapped
+
+
+# Six threads allocate at once, and stay until the arenas are counted: glibc's own report
+# (malloc_info's XML, one <heap> per arena) says how many arenas there are.
+ARENAS = """
+import ctypes, re, sys, threading
+from ground.allocator import share_arenas
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+libc.malloc.argtypes = (ctypes.c_size_t,)
+libc.open_memstream.restype = ctypes.c_void_p
+libc.open_memstream.argtypes = (ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(ctypes.c_size_t))
+libc.malloc_info.argtypes = (ctypes.c_int, ctypes.c_void_p)
+libc.fclose.argtypes = (ctypes.c_void_p,)
+if sys.argv[1] == "set":
+    assert share_arenas()
+ready, done = threading.Barrier(7), threading.Event()
+def allocate():
+    libc.malloc(1000)
+    ready.wait()
+    done.wait()
+threads = [threading.Thread(target=allocate) for _ in range(6)]
+for t in threads:
+    t.start()
+ready.wait()
+text, size = ctypes.c_char_p(), ctypes.c_size_t()
+stream = libc.open_memstream(ctypes.byref(text), ctypes.byref(size))
+libc.malloc_info(0, stream)
+libc.fclose(stream)
+done.set()
+print(len(re.findall(rb"<heap nr=", text.value)))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc is Linux's")
+def test_threads_share_two_arenas_once_set() -> None:
+    root = Path(__file__).resolve().parents[2]
+
+    def arenas(mode: str) -> int:
+        found = subprocess.run(
+            [sys.executable, "-c", ARENAS, mode], capture_output=True, text=True, check=True, cwd=root
+        )
+        return int(found.stdout)
+
+    assert arenas("set") <= 2 < arenas("unset")
