@@ -172,6 +172,7 @@ class Engine:
         self.version = 0  # increases whenever pending or active state changes
         self._devices: dict[tuple[str, str], _Device] = {}
         self._factor = catalogue.offline.factor
+        self._offline_by_interval: dict[int, int] = {}
         # Alarms to hand out on the next call: those a restore found orphaned by a changed catalogue.
         self._backlog: list[AlarmEvent] = []
         if state is not None:
@@ -479,7 +480,12 @@ class Engine:
     # Devices.
 
     def _offline_ms(self, rules: DeviceRules, interval_s: int | None) -> int:
-        return int(self._factor * (interval_s or rules.interval_s) * 1000)
+        seconds = interval_s or rules.interval_s
+        # One int per reporting interval, shared by its devices, rather than one each (32 bytes).
+        offline_ms = self._offline_by_interval.get(seconds)
+        if offline_ms is None:
+            offline_ms = self._offline_by_interval[seconds] = int(self._factor * seconds * 1000)
+        return offline_ms
 
     def _add_device(
         self,
