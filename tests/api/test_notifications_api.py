@@ -27,7 +27,7 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 def served(tmp_path: Path, mosquitto: Mosquitto, receiver: Receiver) -> Iterator[tuple[Service, Api]]:
-    """The service with the receiver as its catch-all webhook, giving up after a fraction of a second."""
+    """The service with the receiver as its catch-all webhook, giving up after a second."""
     settings = make_settings(
         tmp_path,
         mqtt_url=mosquitto.url,
@@ -35,7 +35,7 @@ def served(tmp_path: Path, mosquitto: Mosquitto, receiver: Receiver) -> Iterator
         webhook_url=receiver.url("all"),
         outbox_backoff_s=0.05,
         outbox_backoff_max_s=0.1,
-        outbox_give_up_s=0.3,
+        outbox_give_up_s=1.0,
     )
     service = Service(settings)
     service.start()
